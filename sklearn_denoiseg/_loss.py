@@ -1,0 +1,67 @@
+"""The joint DenoiSeg loss (Eq. 1 of the paper) as a criterion module."""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._targets import IGNORE
+
+
+class DenoiSegLoss(nn.Module):
+    """``alpha * L_d + (1 - alpha) * L_s``.
+
+    ``L_d`` is the Noise2Void term: the squared error of the denoised channel
+    against the unmasked input, averaged over the blind-spot pixels of the
+    batch. ``L_s`` is the segmentation term: the class-weighted softmax
+    cross-entropy of the three class logits, zero on pixels without a target
+    (unannotated images, padding) and averaged over *all* pixels of the batch,
+    so its scale follows the share of annotated pixels in the batch.
+
+    Parameters
+    ----------
+    alpha : float, default=0.5
+        Weight of the denoising term, in [0, 1].
+    class_weights : sequence of 3 floats, default=(1.0, 1.0, 5.0)
+        Weights of background, foreground and border pixels.
+
+    Notes
+    -----
+    The target is a dict with ``"original"`` (B, H, W) float, the input before
+    masking; ``"n2v_mask"`` (B, H, W) bool, the blind-spot pixels; and
+    ``"classes"`` (B, H, W) int, the class per pixel or -1 for no target.
+    """
+
+    def __init__(self, alpha=0.5, class_weights=(1.0, 1.0, 5.0)):
+        super().__init__()
+        self.alpha = alpha
+        self.register_buffer(
+            "class_weights", torch.as_tensor(class_weights, dtype=torch.float32)
+        )
+
+    def terms(self, y_pred, y_true):
+        """The denoising and segmentation terms, before weighting by alpha.
+
+        Returns
+        -------
+        n2v_loss, seg_loss : scalar tensors
+        """
+        y_pred = y_pred.float()
+        mask = y_true["n2v_mask"].to(y_pred.dtype)
+        squared_error = (y_pred[:, 0] - y_true["original"]) ** 2
+        n2v_loss = (squared_error * mask).sum() / mask.sum().clamp_min(1.0)
+        classes = y_true["classes"].long()
+        seg_loss = F.cross_entropy(
+            y_pred[:, 1:],
+            classes,
+            weight=self.class_weights,
+            ignore_index=IGNORE,
+            reduction="sum",
+        ) / classes.numel()
+        return n2v_loss, seg_loss
+
+    def combine(self, n2v_loss, seg_loss):
+        """Weight the two terms into the training loss."""
+        return self.alpha * n2v_loss + (1.0 - self.alpha) * seg_loss
+
+    def forward(self, y_pred, y_true):
+        return self.combine(*self.terms(y_pred, y_true))

@@ -1,0 +1,106 @@
+"""The DenoiSeg U-Net: one network, a denoised channel plus three class logits."""
+
+import torch
+from torch import nn
+
+N_OUTPUTS = 4
+"""Output channels: [denoised, background, foreground, border]."""
+
+
+def _conv_block(in_channels, out_channels, batch_norm):
+    layers = [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(out_channels))
+    layers.append(nn.ReLU(inplace=True))
+    return layers
+
+
+def _double_conv(in_channels, mid_channels, out_channels, batch_norm):
+    return nn.Sequential(
+        *_conv_block(in_channels, mid_channels, batch_norm),
+        *_conv_block(mid_channels, out_channels, batch_norm),
+    )
+
+
+class UNet(nn.Module):
+    """U-Net of the DenoiSeg paper for one-channel 2D images.
+
+    Level ``l`` of the encoder has ``n_filters * 2**l`` filters; the bottleneck
+    has ``n_filters * 2**depth`` then ``n_filters * 2**(depth - 1)``; decoder
+    level ``l`` has ``n_filters * 2**l`` then ``n_filters * 2**max(0, l - 1)``.
+    Each convolution is 3x3, followed by batch normalisation (optional) and a
+    ReLU; down-sampling is 2x2 max pooling and up-sampling nearest neighbour
+    followed by concatenation with the skip connection. A linear 1x1
+    convolution maps to the four outputs.
+
+    Parameters
+    ----------
+    depth : int, default=4
+        Number of pooling steps. Inputs must have sides divisible by
+        ``2**depth``.
+    n_filters : int, default=32
+        Filters of the first level.
+    batch_norm : bool, default=True
+        Whether to normalise after each convolution.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_denoiseg._unet import UNet
+    >>> UNet(depth=2, n_filters=8)(torch.zeros(1, 1, 32, 32)).shape
+    torch.Size([1, 4, 32, 32])
+    """
+
+    def __init__(self, depth=4, n_filters=32, batch_norm=True):
+        super().__init__()
+        self.depth = depth
+        widths = [n_filters * 2**level for level in range(depth + 1)]
+        self.encoder = nn.ModuleList()
+        in_channels = 1
+        for level in range(depth):
+            self.encoder.append(
+                _double_conv(in_channels, widths[level], widths[level], batch_norm)
+            )
+            in_channels = widths[level]
+        self.pool = nn.MaxPool2d(2)
+        self.bottleneck = _double_conv(
+            in_channels, widths[depth], widths[depth - 1], batch_norm
+        )
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.decoder = nn.ModuleList()
+        for level in reversed(range(depth)):
+            self.decoder.append(
+                _double_conv(
+                    2 * widths[level],
+                    widths[level],
+                    widths[max(0, level - 1)],
+                    batch_norm,
+                )
+            )
+        self.head = nn.Conv2d(widths[0], N_OUTPUTS, kernel_size=1)
+
+    def forward(self, x):
+        skips = []
+        for block in self.encoder:
+            x = block(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottleneck(x)
+        for block, skip in zip(self.decoder, reversed(skips)):
+            x = block(torch.cat([self.up(x), skip], dim=1))
+        return self.head(x)
+
+
+def receptive_field_radius(depth):
+    """Upper bound, in pixels, on how far an output pixel sees into the input.
+
+    Each 3x3 convolution at level ``l`` widens the field by ``2**l`` on each
+    side, and each pooling or up-sampling step by at most ``2**l``. Summing
+    the encoder, bottleneck and decoder gives ``8 * 2**depth - 6``.
+
+    Examples
+    --------
+    >>> receptive_field_radius(4)
+    122
+    """
+    return 8 * 2**depth - 6

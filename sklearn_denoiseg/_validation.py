@@ -1,0 +1,115 @@
+"""Checks of user input: images, label images and estimator parameters.
+
+Errors name the argument, what was expected and what was given.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def check_images(X, name="X"):
+    """Validate a stack or a list of 2D images.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, H, W) or sequence of 2D array-likes
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    images : list of ndarray
+        The images, not copied when already arrays.
+    is_stack : bool
+        Whether ``X`` was an ndarray, so outputs can take the same form.
+    """
+    if isinstance(X, np.ndarray):
+        if X.ndim != 3:
+            raise ValueError(
+                f"{name} must be an array of shape (n_images, height, width) or a list of "
+                f"2D images; got an array with {X.ndim} dimension(s), shape {X.shape}"
+            )
+        images, is_stack = list(X), True
+    elif isinstance(X, (list, tuple)):
+        images, is_stack = [np.asarray(image) for image in X], False
+    else:
+        raise TypeError(
+            f"{name} must be a numpy array of shape (n_images, height, width) or a list "
+            f"of 2D arrays; got {type(X).__name__}"
+        )
+    if not images:
+        raise ValueError(f"{name} holds no image; expected at least one")
+    for i, image in enumerate(images):
+        if image.dtype.kind not in "uif":
+            raise TypeError(
+                f"{name}[{i}] must hold real numbers (integer or float); "
+                f"got dtype {image.dtype}"
+            )
+        if image.ndim != 2:
+            raise ValueError(
+                f"{name}[{i}] must be a 2D image; got shape {image.shape}"
+            )
+        if image.size == 0:
+            raise ValueError(f"{name}[{i}] is empty (shape {image.shape})")
+        if image.dtype.kind == "f" and not np.isfinite(image).all():
+            raise ValueError(f"{name}[{i}] contains NaN or infinite values")
+    return images, is_stack
+
+
+def check_labels(y, images, name="y"):
+    """Validate instance label images that go with ``images``.
+
+    Labels must be integers >= 0 (floats holding whole numbers are accepted);
+    an all-zero image means "not annotated".
+
+    Returns
+    -------
+    labels : list of ndarray
+    """
+    labels, _ = check_images(y, name)
+    if len(labels) != len(images):
+        raise ValueError(
+            f"{name} holds {len(labels)} label images but X holds {len(images)} images"
+        )
+    for i, (label, image) in enumerate(zip(labels, images)):
+        if label.shape != image.shape:
+            raise ValueError(
+                f"{name}[{i}] has shape {label.shape} but X[{i}] has shape {image.shape}"
+            )
+        if label.dtype.kind == "f" and not np.array_equal(label, np.round(label)):
+            raise ValueError(
+                f"{name}[{i}] must hold integer instance labels; got non-integer values"
+            )
+        if label.min() < 0:
+            raise ValueError(
+                f"{name}[{i}] holds negative labels (min {label.min()}); expected "
+                "instance ids >= 0 with 0 for background"
+            )
+        if label.max() > np.iinfo(np.int32).max:
+            raise ValueError(
+                f"{name}[{i}] holds label ids above {np.iinfo(np.int32).max}"
+            )
+    return labels
+
+
+def check_scalar(value, name, *, kind=numbers.Real, low=None, high=None,
+                 low_inclusive=True, high_inclusive=True, allow=()):
+    """Check one parameter's type and range; return it unchanged."""
+    if allow and isinstance(value, (str, type(None))) and value in allow:
+        return value
+    if isinstance(value, bool) or not isinstance(value, kind):
+        expected = "an integer" if kind is numbers.Integral else "a number"
+        extra = f" or one of {allow}" if allow else ""
+        raise TypeError(f"{name} must be {expected}{extra}; got {value!r}")
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    if too_low or too_high:
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        low_text = "-inf" if low is None else low
+        high_text = "inf" if high is None else high
+        raise ValueError(
+            f"{name} must be in {left}{low_text}, {high_text}{right}; got {value!r}"
+        )
+    return value

@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+import torch
+
+from sklearn_denoiseg import DenoiSegEstimator
+from sklearn_denoiseg.datasets import make_blobs
+
+TINY = dict(depth=2, n_filters=8, patch_size=32, batch_size=8, verbose=0)
+"""A network and batches small enough for tests on two CPU cores."""
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+def tiny_estimator(**params):
+    """A DenoiSegEstimator small enough to fit in about a second."""
+    return DenoiSegEstimator(**{**TINY, "max_epochs": 2, "steps_per_epoch": 3,
+                                "random_state": 0, **params})
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """Eight 48x48 images of disks; four annotated, four not."""
+    X, y = make_blobs(n_images=8, shape=(48, 48), random_state=0)
+    y_partial = y.copy()
+    y_partial[4:] = 0
+    return X, y, y_partial
+
+
+@pytest.fixture(scope="session")
+def trained(blobs):
+    """One estimator trained long enough to segment the blobs, shared by tests
+    that only read from it."""
+    X, _, y_partial = blobs
+    return DenoiSegEstimator(
+        **TINY, max_epochs=12, steps_per_epoch=10, lr=4e-3, random_state=0
+    ).fit(X, y_partial)
