@@ -5,20 +5,12 @@ import torch
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg.datasets import make_blobs
 
-TINY = dict(depth=2, n_filters=8, patch_size=32, batch_size=8, verbose=0)
-"""A network and batches small enough for tests on two CPU cores."""
-
+from ._helpers import TINY
 
 @pytest.fixture(autouse=True)
 def _seed():
     np.random.seed(0)
     torch.manual_seed(0)
-
-
-def tiny_estimator(**params):
-    """A DenoiSegEstimator small enough to fit in about a second."""
-    return DenoiSegEstimator(**{**TINY, "max_epochs": 2, "steps_per_epoch": 3,
-                                "random_state": 0, **params})
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,273 @@
+import re
+
+import numpy as np
+import pytest
+
+from sklearn_denoiseg import DenoiSegEstimator
+from sklearn_denoiseg.datasets import make_blobs
+from sklearn_denoiseg.metrics import average_precision
+
+from ._helpers import tiny_estimator
+
+
+# ----------------------------------------------------------------- outputs
+
+
+def test_output_forms_for_arrays(trained, blobs):
+    X = blobs[0]
+    labels = trained.predict(X)
+    proba = trained.predict_proba(X)
+    denoised = trained.transform(X)
+    assert labels.shape == X.shape and labels.dtype == np.int32
+    assert proba.shape == (*X.shape, 3) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=-1), 1.0, atol=1e-5)
+    assert denoised.shape == X.shape and denoised.dtype == np.float32
+    assert np.isfinite(denoised).all()
+
+
+def test_lists_of_any_size_keep_their_shapes(trained, blobs):
+    X = blobs[0]
+    images = [X[0], X[1][:37, :21], X[2][:5, :9], np.tile(X[3], (3, 2))]
+    for method in (trained.predict, trained.transform):
+        out = method(images)
+        assert isinstance(out, list)
+        assert [o.shape for o in out] == [im.shape for im in images]
+    assert [p.shape for p in trained.predict_proba(images)] == [
+        (*im.shape, 3) for im in images
+    ]
+
+
+def test_predict_is_thresholded_foreground(trained, blobs):
+    X = blobs[0][:2]
+    foreground = trained.predict_proba(X)[..., 1]
+    labels = trained.predict(X)
+    np.testing.assert_array_equal(labels > 0, foreground > trained.threshold_)
+
+
+def test_transform_is_in_input_units(blobs):
+    X, _, y = blobs
+    est = tiny_estimator().fit(X, y)
+    scaled = tiny_estimator().fit(X * 1000 + 5000, y)
+    np.testing.assert_allclose(
+        scaled.transform(X * 1000 + 5000), est.transform(X) * 1000 + 5000, rtol=1e-3, atol=0.5
+    )
+    assert est.mean_ == pytest.approx(X.mean(), rel=1e-6)
+    assert est.std_ == pytest.approx(X.std(), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float16, np.float64])
+def test_any_real_dtype(dtype, blobs):
+    X, _, y = blobs
+    X = (X - X.min()) * 50
+    est = tiny_estimator().fit(X.astype(dtype), y)
+    out = est.transform(X.astype(dtype))
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert est.predict(X.astype(dtype)).shape == X.shape
+
+
+def test_tiled_prediction_matches_whole_image(trained):
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(150, 130)).astype(np.float32)
+    whole = trained.predict_proba([image])[0]
+    trained.set_params(tile_size=64)      # margin 28 for depth 2: several tiles
+    try:
+        tiled = trained.predict_proba([image])[0]
+    finally:
+        trained.set_params(tile_size=1024)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_score_is_mean_ap_over_annotated(trained, blobs):
+    X, y, y_partial = blobs
+    expected = average_precision(list(y_partial[:4]), list(trained.predict(X[:4])))
+    assert trained.score(X, y_partial) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="no annotated image"):
+        trained.score(X[4:], y_partial[4:])
+
+
+# ---------------------------------------------------------------- learning
+
+
+def test_training_beats_untrained_network():
+    X, y = make_blobs(n_images=8, shape=(48, 48), random_state=1)
+    X_test, y_test = make_blobs(n_images=4, shape=(48, 48), random_state=2)
+    common = dict(depth=2, n_filters=8, patch_size=32, batch_size=8, lr=4e-3,
+                  random_state=0, verbose=0)
+    untrained = DenoiSegEstimator(**common, max_epochs=1, steps_per_epoch=1).fit(X, y)
+    trained = DenoiSegEstimator(**common, max_epochs=12, steps_per_epoch=10).fit(X, y)
+    assert trained.score(X_test, y_test) > 0.8
+    assert trained.score(X_test, y_test) > untrained.score(X_test, y_test) + 0.5
+    history = trained.history_
+    assert history[-1, "train_seg_loss"] < history[0, "train_seg_loss"]
+
+
+def test_history_records_both_terms(trained):
+    keys = trained.history_[-1].keys()
+    for key in ("train_n2v_loss", "train_seg_loss", "valid_n2v_loss", "valid_seg_loss"):
+        assert key in keys
+    row = trained.history_[-1]
+    assert row["train_loss"] == pytest.approx(
+        0.5 * row["train_n2v_loss"] + 0.5 * row["train_seg_loss"], rel=1e-5
+    )
+
+
+def test_best_weights_are_restored(blobs):
+    X, _, y = blobs
+    # a learning rate this high makes the validation loss worse after epoch 1
+    diverging = tiny_estimator(max_epochs=4, steps_per_epoch=2, lr=0.05).fit(X, y)
+    losses = diverging.history_[:, "valid_loss"]
+    best = int(np.argmin(losses))
+    assert best < len(losses) - 1
+    # training is deterministic, so the same run stopped at the best epoch has
+    # the weights that must have been restored
+    stopped = tiny_estimator(max_epochs=best + 1, steps_per_epoch=2, lr=0.05).fit(X, y)
+    np.testing.assert_array_equal(diverging.transform(X), stopped.transform(X))
+
+
+def test_threshold_auto_searches_and_float_is_kept(trained, blobs):
+    assert 0 < trained.threshold_ < 1
+    assert trained.threshold_scores_[trained.threshold_] == max(
+        trained.threshold_scores_.values()
+    )
+    X, _, y = blobs
+    assert tiny_estimator(threshold=0.3).fit(X, y).threshold_ == 0.3
+
+
+def test_threshold_falls_back_to_training_images(blobs):
+    X, y, _ = blobs
+    y_one = np.zeros_like(y)
+    y_one[0] = y[0]             # a single annotated image stays in training
+    with pytest.warns(UserWarning, match="no annotated image in the validation"):
+        est = tiny_estimator().fit(X, y_one)
+    assert est.threshold_ is not None
+
+
+# --------------------------------------------------- without segmentation
+
+
+@pytest.mark.parametrize("case", ["y_none", "all_zero", "alpha_one"])
+def test_denoising_only_models(case, blobs):
+    X, y, _ = blobs
+    if case == "y_none":
+        est = tiny_estimator().fit(X)
+    elif case == "all_zero":
+        est = tiny_estimator().fit(X, np.zeros_like(y))
+    else:
+        est = tiny_estimator(alpha=1.0).fit(X, y)
+    assert est.transform(X).shape == X.shape
+    assert est.threshold_ is None
+    for method in (est.predict, est.predict_proba):
+        with pytest.raises(ValueError, match="fitted without annotated labels"):
+            method(X)
+    with pytest.raises(ValueError, match="cannot segment"):
+        est.score(X, y)
+
+
+def test_fit_transform(blobs):
+    X = blobs[0]
+    est = tiny_estimator()
+    np.testing.assert_array_equal(est.fit_transform(X), est.transform(X))
+
+
+# ------------------------------------------------------------ odd inputs
+
+
+def test_single_small_image_trains_without_validation():
+    X, y = make_blobs(n_images=1, shape=(20, 27), random_state=0)
+    with pytest.warns(UserWarning, match="no annotated image in the validation"):
+        est = tiny_estimator().fit(list(X), list(y))
+    assert "valid_loss" not in est.history_[-1]
+    assert est.predict(list(X))[0].shape == (20, 27)
+
+
+def test_steps_per_epoch_auto():
+    X, _ = make_blobs(n_images=3, shape=(64, 64), random_state=0)
+    est = tiny_estimator(steps_per_epoch=None, max_epochs=1, validation_fraction=0.0)
+    # 3 images x 4 patches x 8 transforms / 8 per batch = 12 -> at least 100
+    assert est.fit(X).steps_per_epoch_ == 100
+    assert est.history_[-1, "train_batch_count"] == 100
+
+
+def test_more_steps_than_patches_never_stop_early():
+    X, _ = make_blobs(n_images=2, shape=(32, 32), random_state=0)
+    est = tiny_estimator(steps_per_epoch=50, max_epochs=1).fit(X)
+    assert est.history_[-1, "train_batch_count"] == 50
+
+
+# ------------------------------------------------------------------ errors
+
+
+def bad(message):
+    return re.escape(message)
+
+
+@pytest.mark.parametrize(
+    "X, y, error, message",
+    [
+        ([np.zeros((8, 8))], [np.zeros((8, 8)), np.zeros((8, 8))], ValueError,
+         "y holds 2 label images but X holds 1 images"),
+        ([np.zeros((64, 64))], [np.zeros((64, 60), int)], ValueError,
+         "y[0] has shape (64, 60) but X[0] has shape (64, 64)"),
+        ([np.full((8, 8), np.nan)], None, ValueError, "X[0] contains NaN or infinite"),
+        ([np.full((8, 8), np.inf)], None, ValueError, "X[0] contains NaN or infinite"),
+        ([np.zeros((8, 8))], [np.full((8, 8), 0.5)], ValueError, "y[0] must hold integer"),
+        ([np.zeros((8, 8))], [-np.ones((8, 8), int)], ValueError, "y[0] holds negative"),
+        ([np.zeros((8, 8, 3))], None, ValueError, "X[0] must be a 2D image; got shape (8, 8, 3)"),
+        (np.zeros((8, 8)), None, ValueError, "got an array with 2 dimension(s)"),
+        (np.zeros((2, 8, 8, 1)), None, ValueError, "got an array with 4 dimension(s)"),
+        ("images", None, TypeError, "X must be a numpy array"),
+        ([], None, ValueError, "X holds no image"),
+        ([np.zeros((0, 8))], None, ValueError, "X[0] is empty"),
+        ([np.zeros((8, 8), complex)], None, TypeError, "X[0] must hold real numbers"),
+        ([np.array([["a"]])], None, TypeError, "X[0] must hold real numbers"),
+        ([np.zeros((8, 8))], [np.zeros((8, 8), bool)], TypeError, "y[0] must hold real"),
+    ],
+)
+def test_bad_input(X, y, error, message):
+    with pytest.raises(error, match=bad(message)):
+        tiny_estimator().fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ({"alpha": 1.5}, ValueError, "alpha must be in [0, 1]; got 1.5"),
+        ({"alpha": "high"}, TypeError, "alpha must be a number"),
+        ({"depth": 0}, ValueError, "depth must be in [1, 8]"),
+        ({"depth": 2.0}, TypeError, "depth must be an integer"),
+        ({"patch_size": 30}, ValueError, "patch_size must be a multiple of 2**depth = 4"),
+        ({"batch_size": 0}, ValueError, "batch_size must be in [1, inf]"),
+        ({"steps_per_epoch": 0}, ValueError, "steps_per_epoch must be in [1, inf]"),
+        ({"lr": 0}, ValueError, "lr must be in (0, inf]"),
+        ({"n2v_perc_pix": 0}, ValueError, "n2v_perc_pix must be in (0, 100]"),
+        ({"class_weights": (1, 1)}, ValueError, "class_weights must be 3 non-negative"),
+        ({"label_fraction": 2}, ValueError, "label_fraction must be in [0, 1]"),
+        ({"validation_fraction": 1.0}, ValueError, "validation_fraction must be in [0, 1)"),
+        ({"threshold": "best"}, TypeError, "threshold must be a number or one of ('auto',)"),
+        ({"threshold": 1.0}, ValueError, "threshold must be in [0, 1)"),
+        ({"tile_size": 32}, ValueError, "tile_size must be in [60, inf]"),
+        ({"batch_norm": "yes"}, TypeError, "batch_norm must be True or False"),
+        ({"device": "tpu"}, ValueError, "device must be 'auto', 'cpu' or 'cuda[:index]'"),
+        ({"verbose": -1}, ValueError, "verbose must be in [0, inf]"),
+    ],
+)
+def test_bad_params(params, error, message, blobs):
+    X = blobs[0]
+    with pytest.raises(error, match=bad(message)):
+        tiny_estimator(**params).fit(X)
+
+
+def test_cuda_requested_without_cuda(blobs, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        tiny_estimator(device="cuda").fit(blobs[0])
+    assert tiny_estimator(device="auto").fit(blobs[0]).device_ == "cpu"
+
+
+def test_bad_input_at_prediction(trained):
+    with pytest.raises(ValueError, match=bad("X[1] contains NaN")):
+        trained.predict([np.zeros((8, 8)), np.full((8, 8), np.nan)])
+    with pytest.raises(ValueError, match=bad("X[0] must be a 2D image")):
+        trained.transform([np.zeros((4, 8, 8))])
