@@ -115,8 +115,9 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         Normalisation statistics of the training images.
     steps_per_epoch_ : int
         Training steps per epoch actually used.
-    device_ : str
-        Torch device used.
+
+    The torch device in use is ``net_.device``: a model trained on CUDA and
+    unpickled on a machine without CUDA moves to the CPU (with a warning).
 
     See Also
     --------
@@ -304,7 +305,6 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
 
         steps = self.steps_per_epoch or self._auto_steps([images[i] for i in train])
         self.steps_per_epoch_ = steps
-        self.device_ = device
         valid_batches = None
         if len(valid):
             valid_patches = sum(
@@ -315,7 +315,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             n_valid = min(math.ceil(valid_patches / self.batch_size), max(1, steps // 4))
             valid_batches = FixedBatches(sampler(valid), n_valid, seeds[1])
 
-        self.net_ = self._build_net(steps, valid_batches, seeds[2])
+        self.net_ = self._build_net(steps, valid_batches, seeds[2], device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seeds[3]))
             self.net_.initialize()
@@ -329,7 +329,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         self._fit_threshold(images, labels, annotated, train, valid)
         return self
 
-    def _build_net(self, steps, valid_batches, seed):
+    def _build_net(self, steps, valid_batches, seed, device):
         has_valid = valid_batches is not None
         monitor = "valid_loss" if has_valid else "train_loss"
         callbacks = [
@@ -372,7 +372,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             iterator_valid__batch_size=None,
             train_split=predefined_split(valid_batches) if has_valid else None,
             callbacks=callbacks,
-            device=self.device_,
+            device=device,
             verbose=int(self.verbose),
         )
 
@@ -410,7 +410,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         module.eval()
 
         def forward(window):
-            x = torch.from_numpy(np.ascontiguousarray(window)[None, None]).to(self.device_)
+            x = torch.from_numpy(np.ascontiguousarray(window)[None, None]).to(self.net_.device)
             with torch.inference_mode():
                 out = module(x)[0].float()
                 out[1:] = torch.softmax(out[1:], dim=0)

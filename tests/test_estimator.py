@@ -263,7 +263,7 @@ def test_cuda_requested_without_cuda(blobs, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
         tiny_estimator(device="cuda").fit(blobs[0])
-    assert tiny_estimator(device="auto").fit(blobs[0]).device_ == "cpu"
+    assert tiny_estimator(device="auto").fit(blobs[0]).net_.device == "cpu"
 
 
 def test_bad_input_at_prediction(trained):

@@ -116,6 +116,21 @@ def test_pickle_round_trip(trained, blobs):
     assert restored.threshold_ == trained.threshold_
 
 
+def test_model_pickled_on_cuda_unpickles_on_cpu(blobs, monkeypatch):
+    import torch
+
+    X, _, y = blobs
+    est = tiny_estimator().fit(X, y)
+    expected = est.predict_proba(X)
+    est.net_.device = "cuda"                 # as if it had been trained on a GPU
+    pickled = pickle.dumps(est)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="no CUDA devices are available"):
+        restored = pickle.loads(pickled)
+    assert str(restored.net_.device) == "cpu"
+    np.testing.assert_array_equal(restored.predict_proba(X), expected)
+
+
 def test_pickle_size_does_not_grow_with_data():
     # validation batches and best-weight copies are not carried into pickles
     sizes = []
