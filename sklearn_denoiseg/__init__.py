@@ -2,6 +2,7 @@
 microscopy images, as a scikit-learn estimator on PyTorch."""
 
 from ._estimator import DenoiSegEstimator
+from ._net import TrainingDivergedError
 
-__all__ = ["DenoiSegEstimator"]
+__all__ = ["DenoiSegEstimator", "TrainingDivergedError"]
 __version__ = "0.1.0"

@@ -2,7 +2,9 @@
 
 import math
 import numbers
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,11 +13,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import LRScheduler, PassthroughScoring, ProgressBar
 from skorch.helper import predefined_split
+from skorch.history import History
 
+from ._checkpoint import Checkpoint, fingerprint, restore
 from ._instances import foreground_to_instances, search_threshold
 from ._loss import DenoiSegLoss
 from ._net import LOSS_TERMS, DenoiSegNet, RestoreBestWeights
 from ._normalization import denormalize, fit_normalization, normalize
+from ._persistence import cpu_state, read, write
 from ._patches import BatchSeeds, FixedBatches, PatchSampler, RandomBatches
 from ._split import split_images
 from ._targets import labels_to_classes
@@ -73,11 +78,12 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         Radius of the window from which masked pixels get their replacement.
     class_weights : tuple of 3 floats, default=(1.0, 1.0, 5.0)
         Loss weights of background, foreground and border pixels.
-    label_fraction : float or None, default=0.5
-        Share of every batch drawn from annotated images. None draws patches
-        in proportion to image area, as in the paper, which starves the
-        segmentation loss when a few small annotated images stand beside many
-        large unannotated ones.
+    label_fraction : float in (0, 1] or None, default=0.5
+        Share of every batch drawn from annotated images (the rest comes from
+        unannotated ones). None draws patches in proportion to image area, as
+        in the paper, which starves the segmentation loss when a few small
+        annotated images stand beside many large unannotated ones. Without
+        either kind of image, patches are drawn in proportion to area.
     validation_fraction : float, default=0.15
         Share of the images held out (whole images, annotated and unannotated
         ones separately) to monitor the loss, keep the best weights and
@@ -93,11 +99,30 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         same result.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Torch device; "auto" uses CUDA when available, else the CPU.
+    checkpoint_dir : str, Path or None, default=None
+        Directory for a training checkpoint, written after every epoch. A fit
+        with the same parameters on the same data resumes from it (after a
+        crash or an interruption), and returns the finished model at once
+        when training had completed. The file name is a digest of both, so
+        parallel fits (``GridSearchCV``) never share a file. None writes
+        nothing.
     random_state : int, RandomState instance or None, default=None
         Seed of weight initialisation, data split, patch sampling and masks.
         The same seed gives identical results on the CPU.
     verbose : int, default=1
         0 is silent; 1 prints one line per epoch and a progress bar.
+
+    Notes
+    -----
+    Pressing Ctrl-C during ``fit`` stops training after a warning and keeps
+    a usable model with the best weights so far (and, with
+    ``checkpoint_dir``, the last epoch on disk to resume from). A loss that
+    becomes NaN or infinite stops training with a ``TrainingDivergedError``.
+
+    Save a fitted model with :meth:`save` and read it with :meth:`load`: the
+    file holds only tensors and plain data and loads without unpickling
+    arbitrary objects. ``pickle`` also works, for files from trusted sources
+    only.
 
     Attributes
     ----------
@@ -157,6 +182,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         threshold="auto",
         tile_size=1024,
         device="auto",
+        checkpoint_dir=None,
         random_state=None,
         verbose=1,
     ):
@@ -177,6 +203,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         self.threshold = threshold
         self.tile_size = tile_size
         self.device = device
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -219,7 +246,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
                 f"border); got {self.class_weights!r}"
             )
         check_scalar(self.label_fraction, "label_fraction", low=0, high=1,
-                     allow=(None,))
+                     low_inclusive=False, allow=(None,))
         check_scalar(self.validation_fraction, "validation_fraction", low=0, high=1,
                      high_inclusive=False)
         check_scalar(self.threshold, "threshold", low=0, high=1, high_inclusive=False,
@@ -228,9 +255,17 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         check_scalar(self.tile_size, "tile_size", kind=Integral,
                      low=2 * margin + 2**self.depth)
         check_scalar(self.verbose, "verbose", kind=Integral, low=0)
-        return self._resolve_device()
+        if self.checkpoint_dir is not None and not isinstance(
+            self.checkpoint_dir, (str, os.PathLike)
+        ):
+            raise TypeError(
+                f"checkpoint_dir must be a path or None; got {self.checkpoint_dir!r}"
+            )
 
-    def _resolve_device(self):
+    def _resolve_device(self, fallback=None):
+        """The torch device to use; with ``fallback``, a CUDA device that is not
+        available is replaced by ``fallback`` with a warning instead of an
+        error (for loading models trained elsewhere)."""
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         if not isinstance(self.device, str):
@@ -242,6 +277,13 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
                 f"device must be 'auto', 'cpu' or 'cuda[:index]'; got {self.device!r}"
             ) from error
         if device.type == "cuda" and not torch.cuda.is_available():
+            if fallback is not None:
+                warnings.warn(
+                    f"device={self.device!r} is not available here; using {fallback!r}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return fallback
             raise ValueError(
                 f"device={self.device!r} was requested but CUDA is not available; "
                 "use device='auto' or 'cpu'"
@@ -275,11 +317,24 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         -------
         self : DenoiSegEstimator
         """
-        device = self._check_params()
+        self._forget_fit()
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            # a failed fit leaves an unfitted estimator, never a half-trained one
+            self._forget_fit()
+            raise
+
+    def _fit(self, X, y):
+        self._check_params()
+        device = self._resolve_device()
         images, _ = check_images(X)
         labels = None if y is None else check_labels(y, images)
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(0, 2**31 - 1, size=4)
+        checkpoint, resume = self._open_checkpoint(images, labels)
+        if resume is None:
+            seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, size=4)
+        else:
+            seeds = np.array(resume[0]["seeds"])
 
         self.mean_, self.std_ = fit_normalization(images)
         normalized = [normalize(image, self.mean_, self.std_) for image in images]
@@ -312,24 +367,79 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
                 * math.ceil(images[i].shape[1] / self.patch_size)
                 for i in valid
             )
+            # about one pass over the validation images, but never more than a
+            # quarter of the training steps of an epoch
             n_valid = min(math.ceil(valid_patches / self.batch_size), max(1, steps // 4))
             valid_batches = FixedBatches(sampler(valid), n_valid, seeds[1])
 
-        self.net_ = self._build_net(steps, valid_batches, seeds[2], device)
+        checkpointer = None
+        if checkpoint is not None:
+            metadata = {**self._metadata(), "seeds": seeds.tolist()}
+            checkpointer = Checkpoint(checkpoint, metadata, resume[1] if resume else None)
+        net = self._build_net(steps, valid_batches, seeds[2], device, checkpointer)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seeds[3]))
-            self.net_.initialize()
-        # partial_fit, unlike fit, keeps the seeded initialisation
-        self.net_.partial_fit(RandomBatches(sampler(train), steps), None)
+            net.initialize()
+        if resume is not None:
+            restore(net, *resume)
+            if self.verbose:
+                print(f"resuming from {checkpoint} after epoch {len(net.history)}")
+        # partial_fit, unlike fit, keeps the seeded initialisation; it returns
+        # normally after a KeyboardInterrupt, with the best weights restored
+        net.partial_fit(
+            RandomBatches(sampler(train), steps), None,
+            epochs=self.max_epochs - len(net.history),
+        )
+        self._warn_if_interrupted(net.history)
         # The validation batches are not needed after training; keep them out
         # of pickles of the fitted estimator.
-        self.net_.train_split = None
-        self.history_ = self.net_.history
+        net.train_split = None
+        self.net_ = net
+        self.history_ = net.history
 
         self._fit_threshold(images, labels, annotated, train, valid)
         return self
 
-    def _build_net(self, steps, valid_batches, seed, device):
+    def _forget_fit(self):
+        """Drop the state of an earlier fit, so that a fit that fails leaves
+        an unfitted estimator rather than a mix of old and new state."""
+        for name in [name for name in vars(self) if name.endswith("_")]:
+            delattr(self, name)
+
+    def __sklearn_is_fitted__(self):
+        # threshold_ is set last, once training has succeeded
+        return hasattr(self, "threshold_")
+
+    def _open_checkpoint(self, images, labels):
+        """Checkpoint file of this fit, and its content when it exists."""
+        if self.checkpoint_dir is None:
+            return None, None
+        directory = Path(self.checkpoint_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        digest = fingerprint(self._portable_params(), images, labels)
+        path = directory / f"denoiseg-{digest}.pt"
+        return path, (read(path) if path.exists() else None)
+
+    def _warn_if_interrupted(self, history):
+        if history and "dur" not in history[-1]:
+            history.pop()  # the epoch cut short by the interrupt
+        if len(history) == self.max_epochs:
+            return
+        monitor = "valid_loss_best" if history and "valid_loss" in history[-1] else "train_loss_best"
+        best = [row["epoch"] for row in history if row.get(monitor)]
+        kept = (
+            f"the weights of epoch {best[-1]}, the best so far"
+            if best
+            else "the weights reached during its first epoch"
+        )
+        warnings.warn(
+            f"training was interrupted after {len(history)} of {self.max_epochs} epochs; "
+            f"the model keeps {kept}",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def _build_net(self, steps, valid_batches, seed, device, checkpointer=None):
         has_valid = valid_batches is not None
         monitor = "valid_loss" if has_valid else "train_loss"
         callbacks = [
@@ -353,6 +463,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             ),
             ("restore_best", RestoreBestWeights(monitor=monitor)),
         ]
+        if checkpointer is not None:
+            callbacks.append(("checkpoint", checkpointer))
         if self.verbose:
             callbacks.append(("progress", ProgressBar(batches_per_epoch=steps)))
         return DenoiSegNet(
@@ -393,10 +505,20 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
                 stacklevel=3,
             )
             chosen = [i for i in train if annotated[i]]
-        foregrounds = [self._outputs(images[i])[2] for i in chosen]
-        self.threshold_, self.threshold_scores_ = search_threshold(
-            foregrounds, [labels[i] for i in chosen]
-        )
+        try:
+            foregrounds = [self._outputs(images[i])[2] for i in chosen]
+            self.threshold_, self.threshold_scores_ = search_threshold(
+                foregrounds, [labels[i] for i in chosen]
+            )
+        except KeyboardInterrupt:
+            self.threshold_ = 0.5
+            warnings.warn(
+                "the threshold search was interrupted; the trained model is kept, "
+                "with threshold_=0.5",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
         if self.verbose:
             best = self.threshold_scores_[self.threshold_]
             print(f"threshold {self.threshold_:.2f} (mean AP {best:.3f} on "
@@ -498,3 +620,93 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             raise ValueError("y holds no annotated image (all label images are zero)")
         predictions = self.predict([images[i] for i in annotated])
         return average_precision([labels[i] for i in annotated], predictions)
+
+    # ---------------------------------------------------------- persistence
+
+    def _portable_params(self):
+        """Parameters as plain values that survive a JSON round trip."""
+        params = self.get_params()
+        if not isinstance(params["random_state"], (numbers.Integral, type(None))):
+            params["random_state"] = None  # a RandomState object is not portable
+        if params["checkpoint_dir"] is not None:
+            params["checkpoint_dir"] = str(params["checkpoint_dir"])
+        params["class_weights"] = [float(w) for w in params["class_weights"]]
+        return params
+
+    def _metadata(self):
+        """Parameters and fitted statistics as plain values."""
+        return {
+            "params": self._portable_params(),
+            "mean_": self.mean_,
+            "std_": self.std_,
+            "steps_per_epoch_": self.steps_per_epoch_,
+        }
+
+    def save(self, path):
+        """Save the fitted model to a file that loads without unpickling.
+
+        Parameters
+        ----------
+        path : str or Path
+            File to write (conventionally ``*.pt``); written atomically.
+
+        See Also
+        --------
+        load : read the file back.
+        """
+        check_is_fitted(self)
+        metadata = {
+            **self._metadata(),
+            "threshold_": self.threshold_,
+            "threshold_scores_": list(self.threshold_scores_.items()),
+            "history": list(self.history_),
+        }
+        write(path, metadata, {"weights": cpu_state(self.net_.module_.state_dict())})
+
+    @classmethod
+    def load(cls, path):
+        """Load a model saved with :meth:`save`.
+
+        Only tensors and plain data are read (``torch.load(weights_only=True)``),
+        so loading a file cannot execute code. A model trained on a GPU loads
+        on a machine without one and then runs on the CPU.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        estimator : DenoiSegEstimator
+            Fitted, ready to ``predict`` and ``transform``.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a model file, is corrupted, or has another
+            format version.
+        """
+        metadata, payload = read(path)
+        try:
+            params = dict(metadata["params"])
+            params["class_weights"] = tuple(params["class_weights"])
+            estimator = cls(**params)
+            estimator._check_params()
+            estimator.mean_ = float(metadata["mean_"])
+            estimator.std_ = float(metadata["std_"])
+            estimator.steps_per_epoch_ = int(metadata["steps_per_epoch_"])
+            estimator.threshold_ = metadata["threshold_"]
+            estimator.threshold_scores_ = {float(t): s for t, s in metadata["threshold_scores_"]}
+            device = estimator._resolve_device(fallback="cpu")
+            net = estimator._build_net(estimator.steps_per_epoch_, None, 0, device)
+            with torch.random.fork_rng(devices=[]):
+                net.initialize()
+            net.module_.load_state_dict(payload["weights"])
+            net.history = History(metadata["history"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"{path} does not describe a valid DenoiSegEstimator: {error}"
+            ) from error
+        estimator.net_ = net
+        estimator.history_ = net.history
+        return estimator

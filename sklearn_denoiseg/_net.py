@@ -1,6 +1,7 @@
 """The skorch network that trains the U-Net with the joint loss."""
 
 import copy
+import math
 
 from skorch import NeuralNet
 from skorch.callbacks import Callback
@@ -10,6 +11,10 @@ LOSS_TERMS = ("n2v_loss", "seg_loss")
 """Per-term losses recorded in the history, prefixed by ``train_``/``valid_``."""
 
 
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
 class DenoiSegNet(NeuralNet):
     """skorch ``NeuralNet`` that records both terms of the DenoiSeg loss.
 
@@ -17,7 +22,8 @@ class DenoiSegNet(NeuralNet):
     :class:`~sklearn_denoiseg._loss.DenoiSegLoss`. The batch-level values are
     recorded as ``train_n2v_loss``, ``train_seg_loss``, ``valid_n2v_loss`` and
     ``valid_seg_loss``; ``PassthroughScoring`` callbacks turn them into epoch
-    values.
+    values. A training loss that is not finite stops training with a
+    :class:`TrainingDivergedError`.
     """
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -25,7 +31,15 @@ class DenoiSegNet(NeuralNet):
         terms = self.criterion_.terms(y_pred, y_true)
         prefix = "train" if training else "valid"
         for name, value in zip(LOSS_TERMS, terms):
-            self.history.record_batch(f"{prefix}_{name}", value.item())
+            value = value.item()
+            if training and not math.isfinite(value):
+                raise TrainingDivergedError(
+                    f"training diverged in epoch {len(self.history)}: the {name} became "
+                    f"{value}. Try a lower learning rate (lr={self.lr} now), and check "
+                    "that the images have no extreme outliers: they are normalised by "
+                    "one mean and standard deviation over all training images"
+                )
+            self.history.record_batch(f"{prefix}_{name}", value)
         return self.criterion_.combine(*terms)
 
 

@@ -9,17 +9,28 @@ def fit_normalization(images):
     Accumulates in float64 image by image, so no concatenated copy is made.
     A constant data set gets a standard deviation of 1.
 
+    Raises
+    ------
+    ValueError
+        If the statistics overflow float64.
+
     Returns
     -------
     mean, std : float
     """
     count = sum(image.size for image in images)
-    mean = sum(float(np.sum(image, dtype=np.float64)) for image in images) / count
-    variance = (
-        sum(float(np.sum((image.astype(np.float64) - mean) ** 2)) for image in images)
-        / count
-    )
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        mean = sum(float(np.sum(image, dtype=np.float64)) for image in images) / count
+        variance = (
+            sum(float(np.sum((image.astype(np.float64) - mean) ** 2)) for image in images)
+            / count
+        )
     std = float(np.sqrt(variance))
+    if not (np.isfinite(mean) and np.isfinite(std)):
+        raise ValueError(
+            "X holds values too large to normalise (their variance overflows float64); "
+            "rescale the images"
+        )
     return mean, std if std > 0 else 1.0
 
 

@@ -26,8 +26,9 @@ class PatchSampler:
     batch_size : int
         Patches per batch.
     label_fraction : float or None
-        Share of each batch drawn from annotated images; None draws every
-        patch from an image chosen in proportion to its area.
+        Share of each batch drawn from annotated images, the rest from
+        unannotated ones; None (or a set of images of only one kind) draws
+        every patch from an image chosen in proportion to its area.
     perc_pix, radius : float, int
         Noise2Void masking parameters, see :func:`n2v_mask`.
     """
@@ -44,9 +45,8 @@ class PatchSampler:
         self.classes = [None if c is None else self._pad(c, IGNORE) for c in classes]
         annotated = np.array([c is not None for c in classes])
         area = self.shapes.prod(axis=1).astype(np.float64)
-        self.n_annotated = int(round(label_fraction * batch_size)) if label_fraction else 0
-        if label_fraction and annotated.any() and not annotated.all():
-            self.n_annotated = max(1, self.n_annotated)
+        if label_fraction is not None and annotated.any() and not annotated.all():
+            self.n_annotated = max(1, int(round(label_fraction * batch_size)))
             self.annotated_p = np.where(annotated, area, 0) / area[annotated].sum()
             self.other_p = np.where(annotated, 0, area) / area[~annotated].sum()
         else:

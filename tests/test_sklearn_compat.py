@@ -116,6 +116,7 @@ def test_pickle_round_trip(trained, blobs):
     assert restored.threshold_ == trained.threshold_
 
 
+@pytest.mark.filterwarnings("ignore:Setting self.device = cpu")
 def test_model_pickled_on_cuda_unpickles_on_cpu(blobs, monkeypatch):
     import torch
 

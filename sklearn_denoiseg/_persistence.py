@@ -1,0 +1,140 @@
+"""A model file format that loads without unpickling arbitrary objects.
+
+A file is written with ``torch.save`` and holds only tensors, numbers,
+strings, lists and dicts, so ``torch.load(weights_only=True)`` reads it
+without executing code from the file. Estimator parameters, fitted statistics
+and the training history travel as one JSON string; the network weights (and,
+in training checkpoints, the optimiser and scheduler states) as tensors.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMAT = "sklearn_denoiseg"
+FORMAT_VERSION = 1
+
+
+def _to_json(value):
+    """JSON fallback for numpy scalars and arrays found in params and history."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store a {type(value).__name__} in a model file")
+
+
+def dumps_metadata(metadata):
+    """Serialise a dict of plain values (numpy scalars allowed) to JSON."""
+    return json.dumps(metadata, default=_to_json)
+
+
+def cpu_state(state_dict):
+    """A copy of a module or optimiser state with every tensor on the CPU."""
+    if isinstance(state_dict, torch.Tensor):
+        return state_dict.detach().cpu().clone()
+    if isinstance(state_dict, dict):
+        return {key: cpu_state(value) for key, value in state_dict.items()}
+    if isinstance(state_dict, (list, tuple)):
+        return type(state_dict)(cpu_state(value) for value in state_dict)
+    return state_dict
+
+
+def _checksum(metadata_json, tensors):
+    """SHA-256 over the metadata and every tensor's bytes, in a fixed order,
+    so that a damaged byte anywhere in the file is noticed on loading."""
+    digest = hashlib.sha256(metadata_json.encode())
+
+    def update(value):
+        if isinstance(value, torch.Tensor):
+            raw = value.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+            digest.update(raw.numpy().tobytes())
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                digest.update(str(key).encode())
+                update(value[key])
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                update(item)
+        else:
+            digest.update(repr(value).encode())
+
+    update(tensors)
+    return digest.hexdigest()
+
+
+def write(path, metadata, tensors):
+    """Write a model file atomically: a reader never sees half a file.
+
+    Parameters
+    ----------
+    path : str or Path
+    metadata : dict
+        Plain values, stored as JSON.
+    tensors : dict
+        Tensors and containers of tensors and numbers (state dicts).
+    """
+    path = Path(path)
+    metadata_json = dumps_metadata(metadata)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "metadata": metadata_json,
+        "checksum": _checksum(metadata_json, tensors),
+        "tensors": tensors,
+    }
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def read(path):
+    """Read a model file safely.
+
+    Returns
+    -------
+    metadata : dict
+    tensors : dict
+        The tensors and state dicts stored with the metadata.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a model file of this format version, is
+        truncated or corrupted, or holds anything but plain data.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for bad files
+        raise ValueError(
+            f"{path} is not a readable sklearn_denoiseg model file: it is corrupted, "
+            f"truncated, or holds objects other than plain data ({type(error).__name__})"
+        ) from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an sklearn_denoiseg model file")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise ValueError(
+            f"{path} has model format version {version!r}, but this version of "
+            f"sklearn_denoiseg reads version {FORMAT_VERSION}"
+            + ("; upgrade sklearn_denoiseg to load it" if newer else "")
+        )
+    try:
+        metadata_json, tensors = payload["metadata"], payload["tensors"]
+        intact = payload["checksum"] == _checksum(metadata_json, tensors)
+        metadata = json.loads(metadata_json)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path} is corrupted: its metadata is unreadable") from error
+    if not intact:
+        raise ValueError(f"{path} is corrupted: its content does not match its checksum")
+    return metadata, tensors

@@ -1,0 +1,264 @@
+"""Nothing lost, nothing executed: interruption, divergence, checkpoints,
+safe save/load, parallel search and memory under repeated prediction."""
+
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold
+
+from sklearn_denoiseg import DenoiSegEstimator, TrainingDivergedError
+from sklearn_denoiseg import _net
+from sklearn_denoiseg._persistence import FORMAT_VERSION, _checksum
+
+from ._helpers import tiny_estimator
+
+
+def interrupt_at(monkeypatch, epoch):
+    """Make training raise KeyboardInterrupt at the first step of ``epoch``."""
+    original = _net.DenoiSegNet.train_step
+
+    def train_step(self, batch, **fit_params):
+        if len(self.history) == epoch:
+            raise KeyboardInterrupt
+        return original(self, batch, **fit_params)
+
+    monkeypatch.setattr(_net.DenoiSegNet, "train_step", train_step)
+
+
+# -------------------------------------------------------------- interrupt
+
+
+def test_keyboard_interrupt_keeps_usable_model_with_best_weights(blobs, monkeypatch):
+    X, _, y = blobs
+    interrupt_at(monkeypatch, epoch=3)
+    with pytest.warns(UserWarning, match=r"interrupted after 2 of 5 epochs.*weights of epoch"):
+        est = tiny_estimator(max_epochs=5).fit(X, y)
+    assert len(est.history_) == 2
+    assert est.threshold_ is not None
+    assert est.predict(X).shape == X.shape
+    monkeypatch.undo()
+    # the weights kept are those of the best of the two epochs, as in a 2-epoch run
+    complete = tiny_estimator(max_epochs=2).fit(X, y)
+    np.testing.assert_array_equal(est.transform(X), complete.transform(X))
+
+
+def test_interrupt_in_first_epoch_still_returns_a_model(blobs, monkeypatch):
+    X, _, y = blobs
+    interrupt_at(monkeypatch, epoch=1)
+    with pytest.warns(UserWarning, match="weights reached during its first epoch"):
+        est = tiny_estimator().fit(X, y)
+    assert np.isfinite(est.transform(X)).all()
+
+
+# ------------------------------------------------------------- divergence
+
+
+def test_divergence_raises_clear_error_and_leaves_estimator_unfitted(blobs):
+    X, _, y = blobs
+    est = tiny_estimator(batch_norm=False, steps_per_epoch=5).fit(X, y)
+    est.set_params(lr=1e6)
+    with pytest.raises(TrainingDivergedError, match="lower learning rate"):
+        est.fit(X, y)
+    # nothing of the earlier fit survives to mix with the failed one
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    assert not [name for name in vars(est) if name.endswith("_")]
+
+
+# ------------------------------------------------------------- checkpoint
+
+
+def test_resume_after_interrupt_equals_uninterrupted_run(blobs, tmp_path, monkeypatch):
+    X, _, y = blobs
+    params = dict(max_epochs=4, checkpoint_dir=tmp_path, lr=2e-3)
+    interrupt_at(monkeypatch, epoch=2)
+    with pytest.warns(UserWarning, match="interrupted"):
+        tiny_estimator(**params).fit(X, y)
+    monkeypatch.undo()
+    resumed = tiny_estimator(**params).fit(X, y)
+    reference = tiny_estimator(max_epochs=4, lr=2e-3).fit(X, y)
+    assert len(resumed.history_) == 4
+    np.testing.assert_allclose(
+        resumed.history_[:, "train_loss"], reference.history_[:, "train_loss"], rtol=1e-6
+    )
+    np.testing.assert_array_equal(resumed.transform(X), reference.transform(X))
+
+
+def test_checkpoints_are_separate_per_configuration_and_data(blobs, tmp_path):
+    X, _, y = blobs
+    for alpha in (0.3, 0.7):
+        tiny_estimator(alpha=alpha, max_epochs=1, checkpoint_dir=tmp_path).fit(X, y)
+    tiny_estimator(alpha=0.3, max_epochs=1, checkpoint_dir=tmp_path).fit(X[:6], y[:6])
+    assert len(list(tmp_path.glob("denoiseg-*.pt"))) == 3
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_nothing_written_without_checkpoint_dir(blobs, tmp_path, monkeypatch):
+    X, _, y = blobs
+    monkeypatch.chdir(tmp_path)
+    tiny_estimator().fit(X, y)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------- save/load
+
+
+def test_save_load_round_trip(trained, blobs, tmp_path):
+    X = blobs[0]
+    path = tmp_path / "model.pt"
+    trained.save(path)
+    loaded = DenoiSegEstimator.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), trained.predict(X))
+    np.testing.assert_array_equal(loaded.transform(X), trained.transform(X))
+    assert loaded.threshold_ == trained.threshold_
+    assert loaded.get_params() == trained.get_params()
+    assert loaded.history_[:, "valid_seg_loss"] == trained.history_[:, "valid_seg_loss"]
+    assert loaded.mean_ == trained.mean_ and loaded.std_ == trained.std_
+
+
+def test_denoising_only_model_round_trip(blobs, tmp_path):
+    X = blobs[0]
+    est = tiny_estimator().fit(X)
+    est.save(tmp_path / "n2v.pt")
+    loaded = DenoiSegEstimator.load(tmp_path / "n2v.pt")
+    assert loaded.threshold_ is None
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+def test_model_saved_for_cuda_loads_on_cpu(trained, blobs, tmp_path, monkeypatch):
+    X = blobs[0]
+    cuda_model = pickle.loads(pickle.dumps(trained)).set_params(device="cuda")
+    cuda_model.save(tmp_path / "gpu.pt")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="not available here; using 'cpu'"):
+        loaded = DenoiSegEstimator.load(tmp_path / "gpu.pt")
+    assert str(loaded.net_.device) == "cpu"
+    np.testing.assert_array_equal(loaded.predict(X), trained.predict(X))
+
+
+def test_load_errors(trained, tmp_path):
+    path = tmp_path / "model.pt"
+    trained.save(path)
+    data = path.read_bytes()
+
+    with pytest.raises(FileNotFoundError):
+        DenoiSegEstimator.load(tmp_path / "missing.pt")
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupted"):
+        DenoiSegEstimator.load(truncated)
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(2000))
+    with pytest.raises(ValueError, match="not a readable"):
+        DenoiSegEstimator.load(garbage)
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(ValueError, match="not an sklearn_denoiseg model file"):
+        DenoiSegEstimator.load(foreign)
+
+
+def rewrite(path, target, change):
+    """Load a model file as plain data, apply ``change`` and save it again."""
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, target)
+
+
+def test_other_format_versions_are_refused(trained, tmp_path):
+    path = tmp_path / "model.pt"
+    trained.save(path)
+    newer = tmp_path / "newer.pt"
+    rewrite(path, newer, lambda p: p.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match="format version 2.*upgrade"):
+        DenoiSegEstimator.load(newer)
+    older = tmp_path / "older.pt"
+    rewrite(path, older, lambda p: p.update(format_version=0))
+    with pytest.raises(ValueError, match="format version 0"):
+        DenoiSegEstimator.load(older)
+
+
+def test_tampered_weights_are_refused(trained, tmp_path):
+    path = tmp_path / "model.pt"
+    trained.save(path)
+    tampered = tmp_path / "tampered.pt"
+
+    def shrink(payload):
+        weights = payload["tensors"]["weights"]
+        name = next(iter(weights))
+        weights[name] = weights[name][:1]
+        # a deliberate tamperer can recompute the checksum; loading must still fail
+        payload["checksum"] = _checksum(payload["metadata"], payload["tensors"])
+
+    rewrite(path, tampered, shrink)
+    with pytest.raises(ValueError, match="does not describe a valid DenoiSegEstimator"):
+        DenoiSegEstimator.load(tampered)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch exploited",))
+
+
+def test_loading_never_executes_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    malicious = tmp_path / "malicious.pt"
+    torch.save({"format": "sklearn_denoiseg", "format_version": 1, "x": _Exploit()}, malicious)
+    with pytest.raises(ValueError, match="not a readable"):
+        DenoiSegEstimator.load(malicious)
+    assert not (tmp_path / "exploited").exists()
+
+
+def test_corrupted_byte_inside_is_detected(trained, tmp_path):
+    path = tmp_path / "model.pt"
+    trained.save(path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        largest = max(archive.infolist(), key=lambda info: info.file_size)
+    # data start = local header (30 bytes) + its own name and extra fields
+    header = largest.header_offset
+    name_length = int.from_bytes(data[header + 26 : header + 28], "little")
+    extra_length = int.from_bytes(data[header + 28 : header + 30], "little")
+    start = header + 30 + name_length + extra_length
+    data[start + largest.file_size // 2] ^= 0xFF     # one byte inside a weight
+    flipped = tmp_path / "flipped.pt"
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupted"):
+        DenoiSegEstimator.load(flipped)
+
+
+# ---------------------------------------------------------- under load
+
+
+def test_parallel_grid_search_equals_serial(blobs):
+    X, y, _ = blobs
+    results = []
+    for n_jobs in (1, 2):
+        search = GridSearchCV(tiny_estimator(threshold=0.5), {"alpha": [0.2, 0.8]},
+                              cv=KFold(2), n_jobs=n_jobs, error_score="raise")
+        results.append(search.fit(X, y).cv_results_["mean_test_score"])
+    np.testing.assert_allclose(results[0], results[1])
+
+
+def _rss_mb():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
+def test_repeated_prediction_does_not_grow_memory(trained, blobs):
+    X = blobs[0][:2]
+    for _ in range(20):                         # allocator warm-up
+        trained.predict(X)
+    before = _rss_mb()
+    for _ in range(200):
+        trained.predict(X)
+        trained.transform(X)
+    assert _rss_mb() - before < 20
