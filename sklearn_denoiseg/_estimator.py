@@ -16,6 +16,7 @@ from skorch.helper import predefined_split
 from skorch.history import History
 
 from ._checkpoint import Checkpoint, fingerprint, restore
+from ._hardware import cpu_has_native_bf16
 from ._instances import foreground_to_instances, search_threshold
 from ._loss import DenoiSegLoss
 from ._net import LOSS_TERMS, DenoiSegNet, RestoreBestWeights
@@ -25,12 +26,17 @@ from ._patches import BatchSeeds, FixedBatches, PatchSampler, RandomBatches
 from ._split import split_images
 from ._targets import labels_to_classes
 from ._tiling import predict_tiled
-from ._unet import N_OUTPUTS, UNet, receptive_field_radius
+from ._unet import UNet, receptive_field_radius
 from ._validation import check_images, check_labels, check_scalar
 from .metrics import average_precision
 
 LR_FACTOR, LR_PATIENCE, MIN_LR = 0.75, 10, 1.25e-5
 """ReduceLROnPlateau settings of the paper's runs."""
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+DENOISED, CLASSES, FOREGROUND = slice(0, 1), slice(1, 4), slice(2, 3)
+"""Network output channels read by transform, predict_proba and predict."""
 
 AUGMENTATIONS = 8
 """Rotations by 90 degrees times flips, used to count the patches of an epoch."""
@@ -99,6 +105,12 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         same result.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Torch device; "auto" uses CUDA when available, else the CPU.
+    precision : {"auto", "bf16", "fp32"}, default="auto"
+        Arithmetic of training and prediction. "bf16" runs the network under
+        bfloat16 autocast (mixed precision; weights, optimiser and loss stay
+        float32); "fp32" runs in float32. "auto" picks "bf16" on CUDA devices
+        and CPUs with native bfloat16 instructions (AVX512-BF16 or AMX), where
+        it is much faster, and "fp32" elsewhere.
     checkpoint_dir : str, Path or None, default=None
         Directory for a training checkpoint, written after every epoch. A fit
         with the same parameters on the same data resumes from it (after a
@@ -140,6 +152,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         Normalisation statistics of the training images.
     steps_per_epoch_ : int
         Training steps per epoch actually used.
+    precision_ : str
+        Precision actually used, "bf16" or "fp32".
 
     The torch device in use is ``net_.device``: a model trained on CUDA and
     unpickled on a machine without CUDA moves to the CPU (with a warning).
@@ -182,6 +196,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         threshold="auto",
         tile_size=1024,
         device="auto",
+        precision="auto",
         checkpoint_dir=None,
         random_state=None,
         verbose=1,
@@ -203,6 +218,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         self.threshold = threshold
         self.tile_size = tile_size
         self.device = device
+        self.precision = precision
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -255,6 +271,10 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         check_scalar(self.tile_size, "tile_size", kind=Integral,
                      low=2 * margin + 2**self.depth)
         check_scalar(self.verbose, "verbose", kind=Integral, low=0)
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {PRECISIONS}; got {self.precision!r}"
+            )
         if self.checkpoint_dir is not None and not isinstance(
             self.checkpoint_dir, (str, os.PathLike)
         ):
@@ -289,6 +309,18 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
                 "use device='auto' or 'cpu'"
             )
         return self.device
+
+    def _resolve_precision(self, device):
+        on_cuda = torch.device(device).type == "cuda"
+        fast_bf16 = torch.cuda.is_bf16_supported() if on_cuda else cpu_has_native_bf16()
+        if self.precision == "auto":
+            return "bf16" if fast_bf16 else "fp32"
+        if self.precision == "bf16" and on_cuda and not fast_bf16:
+            raise ValueError(
+                "precision='bf16' was requested but this GPU has no bfloat16 support; "
+                "use precision='auto' or 'fp32'"
+            )
+        return self.precision
 
     def _margin(self):
         grid = 2**self.depth
@@ -328,6 +360,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     def _fit(self, X, y):
         self._check_params()
         device = self._resolve_device()
+        self.precision_ = self._resolve_precision(device)
         images, _ = check_images(X)
         labels = None if y is None else check_labels(y, images)
         checkpoint, resume = self._open_checkpoint(images, labels)
@@ -485,6 +518,10 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             train_split=predefined_split(valid_batches) if has_valid else None,
             callbacks=callbacks,
             device=device,
+            autocast_dtype=torch.bfloat16 if self.precision_ == "bf16" else None,
+            channels_last=True,
+            iterator_train__pin_memory=torch.device(device).type == "cuda",
+            iterator_valid__pin_memory=torch.device(device).type == "cuda",
             verbose=int(self.verbose),
         )
 
@@ -506,7 +543,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             )
             chosen = [i for i in train if annotated[i]]
         try:
-            foregrounds = [self._outputs(images[i])[2] for i in chosen]
+            foregrounds = [self._outputs(images[i], FOREGROUND)[0] for i in chosen]
             self.threshold_, self.threshold_scores_ = search_threshold(
                 foregrounds, [labels[i] for i in chosen]
             )
@@ -526,31 +563,22 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ predict
 
-    def _outputs(self, image):
-        """Denoised (normalised units) and class probabilities, (4, H, W)."""
-        module = self.net_.module_
-        module.eval()
-
-        def forward(window):
-            x = torch.from_numpy(np.ascontiguousarray(window)[None, None]).to(self.net_.device)
-            with torch.inference_mode():
-                out = module(x)[0].float()
-                out[1:] = torch.softmax(out[1:], dim=0)
-            return out.cpu().numpy()
-
+    def _outputs(self, image, channels):
+        """Network outputs for one image: ``channels`` of [denoised (normalised
+        units), background, foreground, border probabilities], (n, H, W)."""
         return predict_tiled(
-            forward,
+            self.net_.predict_window,
             normalize(image, self.mean_, self.std_),
             multiple=2**self.depth,
             tile_size=self.tile_size - self.tile_size % 2**self.depth,
             margin=self._margin(),
-            n_outputs=N_OUTPUTS,
+            channels=channels,
         )
 
-    def _map_images(self, X, function):
+    def _map_images(self, X, channels, function):
         check_is_fitted(self)
         images, is_stack = check_images(X)
-        results = [function(self._outputs(image)) for image in images]
+        results = [function(self._outputs(image, channels)) for image in images]
         return np.stack(results) if is_stack else results
 
     def _check_segmentation(self):
@@ -576,7 +604,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         """
         self._check_segmentation()
         return self._map_images(
-            X, lambda out: foreground_to_instances(out[2], self.threshold_)
+            X, FOREGROUND, lambda out: foreground_to_instances(out[0], self.threshold_)
         )
 
     def predict_proba(self, X):
@@ -587,7 +615,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         proba : float32 ndarray of shape (n_images, H, W, 3) or list of (H, W, 3)
         """
         self._check_segmentation()
-        return self._map_images(X, lambda out: np.moveaxis(out[1:], 0, -1))
+        return self._map_images(X, CLASSES, lambda out: np.moveaxis(out, 0, -1))
 
     def transform(self, X):
         """Denoise images.
@@ -597,7 +625,9 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         denoised : float32 ndarray or list of 2D arrays
             Same form as ``X``, in the units of ``X``.
         """
-        return self._map_images(X, lambda out: denormalize(out[0], self.mean_, self.std_))
+        return self._map_images(
+            X, DENOISED, lambda out: denormalize(out[0], self.mean_, self.std_)
+        )
 
     def score(self, X, y):
         """Mean average precision (IoU > 0.5) over the annotated images of ``y``.
@@ -698,6 +728,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             estimator.threshold_ = metadata["threshold_"]
             estimator.threshold_scores_ = {float(t): s for t, s in metadata["threshold_scores_"]}
             device = estimator._resolve_device(fallback="cpu")
+            # the precision suited to this machine, which may not be the trainer's
+            estimator.precision_ = estimator._resolve_precision(device)
             net = estimator._build_net(estimator.steps_per_epoch_, None, 0, device)
             with torch.random.fork_rng(devices=[]):
                 net.initialize()

@@ -3,9 +3,10 @@
 import copy
 import math
 
+import numpy as np
+import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
-from skorch.utils import to_tensor
 
 LOSS_TERMS = ("n2v_loss", "seg_loss")
 """Per-term losses recorded in the history, prefixed by ``train_``/``valid_``."""
@@ -24,11 +25,62 @@ class DenoiSegNet(NeuralNet):
     ``valid_seg_loss``; ``PassthroughScoring`` callbacks turn them into epoch
     values. A training loss that is not finite stops training with a
     :class:`TrainingDivergedError`.
+
+    Parameters
+    ----------
+    autocast_dtype : torch.dtype or None, default=None
+        Run the forward pass under ``torch.autocast`` with this dtype (mixed
+        precision; the loss is computed in float32). None runs in float32.
+    channels_last : bool, default=False
+        Keep the module and its inputs in channels-last memory format, which
+        is faster for convolutions on recent CPUs and GPUs.
+    **kwargs
+        Passed to ``skorch.NeuralNet``.
     """
 
+    def __init__(self, *args, autocast_dtype=None, channels_last=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.autocast_dtype = autocast_dtype
+        self.channels_last = channels_last
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self.channels_last:
+            self.module_.to(memory_format=torch.channels_last)
+        return self
+
+    def _to_device(self, value):
+        # non_blocking overlaps host-to-GPU copies of pinned batches with compute
+        if isinstance(value, dict):
+            return {key: self._to_device(item) for key, item in value.items()}
+        return torch.as_tensor(value).to(self.device, non_blocking=True)
+
+    def _forward(self, x):
+        x = self._to_device(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        device_type = torch.device(self.device).type
+        with torch.autocast(
+            device_type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+        ):
+            return self.module_(x)
+
+    def infer(self, x, **fit_params):
+        return self._forward(x)
+
+    def predict_window(self, window):
+        """Network outputs for one 2D normalised window, sides multiples of
+        ``2**depth``: ``(4, H, W)`` float32, channel 0 the denoised image and
+        channels 1-3 the class probabilities."""
+        self.module_.eval()
+        with torch.inference_mode():
+            out = self._forward(torch.from_numpy(np.ascontiguousarray(window)[None, None]))
+            out = out[0].float()
+            out[1:] = torch.softmax(out[1:], dim=0)
+        return out.cpu().numpy()
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        y_true = to_tensor(y_true, device=self.device)
-        terms = self.criterion_.terms(y_pred, y_true)
+        terms = self.criterion_.terms(y_pred, self._to_device(y_true))
         prefix = "train" if training else "valid"
         for name, value in zip(LOSS_TERMS, terms):
             value = value.item()

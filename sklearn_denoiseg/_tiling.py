@@ -80,7 +80,7 @@ def tile_windows(shape, tile_size, margin):
     return tiles
 
 
-def predict_tiled(forward, image, *, multiple, tile_size, margin, n_outputs):
+def predict_tiled(forward, image, *, multiple, tile_size, margin, channels=slice(None)):
     """Run ``forward`` on an image of any size, in tiles when it is large.
 
     Parameters
@@ -96,17 +96,22 @@ def predict_tiled(forward, image, *, multiple, tile_size, margin, n_outputs):
     margin : int
         Context around each tile core (the receptive-field radius, rounded up
         to ``multiple``).
-    n_outputs : int
+    channels : slice, default=slice(None)
+        Output channels to keep; only these are stitched, which bounds the
+        memory of large images.
 
     Returns
     -------
-    ndarray of shape (n_outputs, H, W), float32
+    ndarray of shape (n_kept, H, W), float32
     """
     padded, crop = pad_to_multiple(image, multiple)
     tiles = tile_windows(padded.shape, tile_size, margin)
-    if len(tiles) == 1:
-        return forward(padded)[(slice(None), *crop)]
-    out = np.empty((n_outputs, *padded.shape), dtype=np.float32)
+    out = None
     for window, core_in_window, core in tiles:
-        out[(slice(None), *core)] = forward(padded[window])[(slice(None), *core_in_window)]
+        result = forward(padded[window])[channels]
+        if len(tiles) == 1:
+            return result[(slice(None), *crop)]
+        if out is None:
+            out = np.empty((result.shape[0], *padded.shape), dtype=np.float32)
+        out[(slice(None), *core)] = result[(slice(None), *core_in_window)]
     return out[(slice(None), *crop)]

@@ -19,6 +19,25 @@ from sklearn.metrics import make_scorer
 __all__ = ["average_precision", "seg_score", "psnr", "ap_scorer", "seg_scorer"]
 
 
+def _consecutive(labels):
+    """Object ids of a flat label array and the index of each pixel's object.
+
+    Returns
+    -------
+    ids : ndarray
+        Sorted distinct ids, 0 included when present.
+    index : ndarray
+        Position of each pixel's id in ``ids``.
+    """
+    top = int(labels.max()) if labels.size else 0
+    if top > 4 * labels.size:  # sparse huge ids: sort instead of a lookup table
+        return np.unique(labels, return_inverse=True)
+    present = np.bincount(labels, minlength=top + 1) > 0
+    ids = np.flatnonzero(present)
+    lookup = np.cumsum(present) - 1
+    return ids, lookup[labels]
+
+
 def _overlaps(y_true, y_pred):
     """Sizes of objects and of their pairwise overlaps.
 
@@ -30,18 +49,24 @@ def _overlaps(y_true, y_pred):
         One entry per pair of objects that share at least one pixel, indices
         into ``true_sizes`` and ``pred_sizes``.
     """
-    y_true = np.asarray(y_true).ravel()
-    y_pred = np.asarray(y_pred).ravel()
-    true_ids, true_index = np.unique(y_true, return_inverse=True)
-    pred_ids, pred_index = np.unique(y_pred, return_inverse=True)
-    true_sizes = np.bincount(true_index)
-    pred_sizes = np.bincount(pred_index)
+    y_true = np.asarray(y_true).ravel().astype(np.int64, copy=False)
+    y_pred = np.asarray(y_pred).ravel().astype(np.int64, copy=False)
+    true_ids, true_index = _consecutive(y_true)
+    pred_ids, pred_index = _consecutive(y_pred)
+    true_sizes = np.bincount(true_index, minlength=len(true_ids))
+    pred_sizes = np.bincount(pred_index, minlength=len(pred_ids))
     # Background (id 0) takes index 0 when present; drop it from both sides.
     true_offset = int(true_ids.size > 0 and true_ids[0] == 0)
     pred_offset = int(pred_ids.size > 0 and pred_ids[0] == 0)
     in_both = (true_index >= true_offset) & (pred_index >= pred_offset)
-    key = true_index[in_both].astype(np.int64) * len(pred_ids) + pred_index[in_both]
-    pair_keys, intersection = np.unique(key, return_counts=True)
+    key = true_index[in_both] * len(pred_ids) + pred_index[in_both]
+    if len(true_ids) * len(pred_ids) <= 4 * max(key.size, 1):
+        # a dense contingency table is cheaper than sorting the pixel pairs
+        counts = np.bincount(key, minlength=len(true_ids) * len(pred_ids))
+        pair_keys = np.flatnonzero(counts)
+        intersection = counts[pair_keys]
+    else:
+        pair_keys, intersection = np.unique(key, return_counts=True)
     i_true = pair_keys // len(pred_ids) - true_offset
     i_pred = pair_keys % len(pred_ids) - pred_offset
     return (

@@ -88,11 +88,12 @@ def test_score_is_mean_ap_over_annotated(trained, blobs):
 # ---------------------------------------------------------------- learning
 
 
-def test_training_beats_untrained_network():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_beats_untrained_network(precision):
     X, y = make_blobs(n_images=8, shape=(48, 48), random_state=1)
     X_test, y_test = make_blobs(n_images=4, shape=(48, 48), random_state=2)
     common = dict(depth=2, n_filters=8, patch_size=32, batch_size=8, lr=4e-3,
-                  random_state=0, verbose=0)
+                  precision=precision, random_state=0, verbose=0)
     untrained = DenoiSegEstimator(**common, max_epochs=1, steps_per_epoch=1).fit(X, y)
     trained = DenoiSegEstimator(**common, max_epochs=12, steps_per_epoch=10).fit(X, y)
     assert trained.score(X_test, y_test) > 0.8
@@ -250,6 +251,8 @@ def test_bad_input(X, y, error, message):
         ({"batch_norm": "yes"}, TypeError, "batch_norm must be True or False"),
         ({"device": "tpu"}, ValueError, "device must be 'auto', 'cpu' or 'cuda[:index]'"),
         ({"verbose": -1}, ValueError, "verbose must be in [0, inf]"),
+        ({"precision": "fp16"}, ValueError, "precision must be one of ('auto', 'bf16', 'fp32')"),
+        ({"checkpoint_dir": 3}, TypeError, "checkpoint_dir must be a path or None"),
     ],
 )
 def test_bad_params(params, error, message, blobs):
@@ -272,3 +275,34 @@ def test_bad_input_at_prediction(trained):
         trained.predict([np.zeros((8, 8)), np.full((8, 8), np.nan)])
     with pytest.raises(ValueError, match=bad("X[0] must be a 2D image")):
         trained.transform([np.zeros((4, 8, 8))])
+
+
+# --------------------------------------------------------------- precision
+
+
+@pytest.mark.parametrize("native_bf16, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_follows_the_cpu(native_bf16, expected, blobs, monkeypatch):
+    from sklearn_denoiseg import _estimator
+
+    monkeypatch.setattr(_estimator, "cpu_has_native_bf16", lambda: native_bf16)
+    est = tiny_estimator(precision="auto").fit(blobs[0])
+    assert est.precision_ == expected
+    assert (est.net_.autocast_dtype is not None) == (expected == "bf16")
+    assert est.transform(blobs[0]).dtype == np.float32
+
+
+def test_bf16_on_a_gpu_without_bf16_is_refused(blobs, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    with pytest.raises(ValueError, match="no bfloat16 support"):
+        tiny_estimator(device="cuda", precision="bf16").fit(blobs[0])
+    assert tiny_estimator(device="cuda")._resolve_precision("cuda") == "fp32"
+
+
+def test_module_is_channels_last(trained):
+    import torch
+
+    weight = trained.net_.module_.encoder[0][0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)

@@ -90,17 +90,20 @@ def test_metric_errors():
         average_precision([a, a], [a])
 
 
-def test_many_objects_agree_with_bruteforce():
+@pytest.mark.parametrize("n_ids, scale", [(30, 1), (30, 10**9), (1500, 1)])
+def test_many_objects_agree_with_bruteforce(n_ids, scale):
+    # small ids use lookup tables, huge ids sorting; few objects a dense
+    # contingency table, many objects a sparse one
     rng = np.random.default_rng(1)
-    truth = rng.integers(0, 30, size=(40, 40))
-    pred = np.where(rng.random((40, 40)) < 0.8, truth, rng.integers(0, 30, size=(40, 40)))
+    truth = rng.integers(0, n_ids, size=(40, 40)) * scale
+    pred = np.where(rng.random((40, 40)) < 0.8, truth, rng.integers(0, n_ids, size=(40, 40)))
     tp = 0
     for t in np.unique(truth[truth > 0]):
-        for p in np.unique(pred[pred > 0]):
+        for p in np.unique(pred[(truth == t) & (pred > 0)]):   # overlapping objects only
             inter = np.sum((truth == t) & (pred == p))
             union = np.sum((truth == t) | (pred == p))
             tp += inter / union > 0.5
-    n_true, n_pred = len(np.unique(truth)) - 1, len(np.unique(pred)) - 1
+    n_true, n_pred = len(np.unique(truth[truth > 0])), len(np.unique(pred[pred > 0]))
     assert average_precision(truth, pred) == pytest.approx(tp / (n_true + n_pred - tp))
 
 

@@ -37,10 +37,20 @@ def test_tiled_equals_whole_image_prediction():
             return net(torch.from_numpy(window)[None, None])[0].numpy()
 
     image = np.random.default_rng(0).normal(size=(150, 97)).astype(np.float32)
-    whole = predict_tiled(forward, image, multiple=4, tile_size=1024, margin=margin,
-                          n_outputs=4)
-    tiled = predict_tiled(forward, image, multiple=4, tile_size=64, margin=margin,
-                          n_outputs=4)
+    whole = predict_tiled(forward, image, multiple=4, tile_size=1024, margin=margin)
+    tiled = predict_tiled(forward, image, multiple=4, tile_size=64, margin=margin)
     assert len(tile_windows((152, 100), 64, margin)) > 4
     assert whole.shape == tiled.shape == (4, 150, 97)
     np.testing.assert_allclose(tiled, whole, atol=1e-4)
+
+
+def test_only_requested_channels_are_kept():
+    def forward(window):
+        return np.stack([window, 2 * window, 3 * window])
+
+    image = np.random.default_rng(0).normal(size=(70, 50)).astype(np.float32)
+    for tile_size in (1024, 32):
+        kept = predict_tiled(forward, image, multiple=4, tile_size=tile_size, margin=8,
+                             channels=slice(1, 2))
+        assert kept.shape == (1, 70, 50)
+        np.testing.assert_allclose(kept[0], 2 * image, rtol=1e-6)

@@ -1,0 +1,44 @@
+"""Shared helpers of the benchmark scripts: timing, peak memory, tables."""
+
+import os
+import platform
+import resource
+import statistics
+import time
+
+import torch
+
+
+def machine():
+    """One line describing the machine and the torch build."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with "
+            f"{torch.get_num_threads()} threads, {gpu}")
+
+
+def median_time(function, repeats):
+    """Median wall time of ``repeats`` calls, and the last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MB (Linux: kB units)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def table(header, rows):
+    """A Markdown table as a string."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
