@@ -55,7 +55,7 @@ def main():
         rows.append([f"predict_proba 1024x1024", precision, f"{seconds:.2f} s",
                      f"{1.048576 / seconds:.2f} MP/s"])
         print(rows[-1], flush=True)
-    for precision in ("bf16",):
+    for precision in ("fp32", "bf16"):
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(args.large), precision],
             check=True, capture_output=True, text=True,
