@@ -1,0 +1,211 @@
+"""The ``denoiseg`` command line: train, predict and evaluate on image files.
+
+Run ``denoiseg --help`` (or ``python -m sklearn_denoiseg.cli --help``).
+"""
+
+import argparse
+import csv
+import inspect
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ._estimator import DenoiSegEstimator
+from ._net import TrainingDivergedError
+from .io import find_images, read_image, read_images, read_masks, write_tiff
+from .metrics import average_precision, seg_score
+
+EXAMPLES = {
+    "train": """examples:
+  denoiseg train raw/ --masks masks/ --model nuclei.pt
+  denoiseg train "raw/*.tif" --masks masks/ --model nuclei.pt --alpha 0.3 --max_epochs 50
+  denoiseg train raw/ --model n2v.pt --alpha 1.0      # no masks: a pure Noise2Void denoiser""",
+    "predict": """examples:
+  denoiseg predict nuclei.pt raw/ --output labels/
+  denoiseg predict nuclei.pt raw/ --output out/ --denoised --overwrite""",
+    "evaluate": """examples:
+  denoiseg evaluate --predictions labels/ --masks masks/
+  denoiseg evaluate --model nuclei.pt --images test/ --masks masks/ --csv scores.csv""",
+}
+
+
+def _parse_value(text):
+    """An option value: none, true/false, an integer, a number, or text."""
+    lowered = text.lower()
+    if lowered == "none":
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _add_estimator_options(parser):
+    """One option per DenoiSegEstimator parameter, same name and default."""
+    group = parser.add_argument_group("estimator parameters (see DenoiSegEstimator)")
+    for name, parameter in inspect.signature(DenoiSegEstimator).parameters.items():
+        default = parameter.default
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        if name == "class_weights":
+            group.add_argument(*flags, dest=name, type=float, nargs=3, default=list(default),
+                               metavar=("BG", "FG", "BORDER"),
+                               help=f"default: {' '.join(map(str, default))}")
+        else:
+            group.add_argument(*flags, dest=name, type=_parse_value, default=default,
+                               metavar="VALUE", help=f"default: {default}")
+
+
+def _estimator_params(args):
+    names = inspect.signature(DenoiSegEstimator).parameters
+    params = {name: getattr(args, name) for name in names}
+    params["class_weights"] = tuple(params["class_weights"])
+    return params
+
+
+def train(args):
+    model = Path(args.model)
+    if model.exists() and not args.overwrite:
+        raise FileExistsError(f"{model} exists; pass --overwrite to replace it")
+    paths = find_images(args.images)
+    images = read_images(paths)
+    masks = None
+    if args.masks:
+        masks = read_masks(paths, args.masks, [image.shape for image in images])
+    n_annotated = 0 if masks is None else sum(bool(np.any(m)) for m in masks)
+    print(f"{len(images)} images, {n_annotated} annotated")
+    estimator = DenoiSegEstimator(**_estimator_params(args)).fit(images, masks)
+    estimator.save(model)
+    history = estimator.history_
+    split = "valid" if "valid_loss" in history[-1] else "train"
+    print(f"epochs: {len(history)}, best {split} loss: {min(history[:, f'{split}_loss']):.4f}")
+    if estimator.threshold_ is not None:
+        ap = estimator.threshold_scores_.get(estimator.threshold_)
+        print(f"threshold: {estimator.threshold_:.2f}"
+              + ("" if ap is None else f", validation AP: {ap:.3f}"))
+    print(f"model saved to {model}")
+
+
+def predict(args):
+    estimator = DenoiSegEstimator.load(args.model)
+    estimator.set_params(verbose=0)
+    paths = find_images(args.images)
+    output = Path(args.output)
+    segment = estimator.threshold_ is not None
+    if not segment and not args.denoised:
+        raise ValueError(f"{args.model} was trained without labels; it can only denoise: "
+                         "add --denoised")
+    targets = []
+    for path in paths:
+        if segment:
+            targets.append(output / f"{path.stem}.tif")
+        if args.denoised:
+            targets.append(output / f"{path.stem}_denoised.tif")
+    existing = [t for t in targets if t.exists()]
+    if existing and not args.overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it")
+    for path in tqdm(paths, desc="predicting", unit="image", disable=args.quiet):
+        image = [read_image(path)]
+        if segment:
+            write_tiff(output / f"{path.stem}.tif", estimator.predict(image)[0],
+                       overwrite=args.overwrite)
+        if args.denoised:
+            write_tiff(output / f"{path.stem}_denoised.tif", estimator.transform(image)[0],
+                       overwrite=args.overwrite)
+    print(f"{len(paths)} images written to {output}")
+
+
+def evaluate(args):
+    if (args.predictions is None) == (args.model is None):
+        raise ValueError("give either --predictions or --model (with --images)")
+    if args.model is not None:
+        if args.images is None:
+            raise ValueError("--model needs --images")
+        estimator = DenoiSegEstimator.load(args.model)
+        paths = find_images(args.images)
+        predictions = estimator.predict(read_images(paths))
+    else:
+        paths = find_images(args.predictions)
+        predictions = read_images(paths)
+    truths = read_masks(paths, args.masks, [p.shape for p in predictions])
+    rows = []
+    for path, truth, prediction in zip(paths, truths, predictions):
+        if not np.any(truth):
+            continue  # no mask: nothing to compare with
+        rows.append((path.stem, average_precision(truth, prediction.astype(np.int64)),
+                     seg_score(truth, prediction.astype(np.int64))))
+    if not rows:
+        raise ValueError(f"no image has a mask in {args.masks}")
+    rows.append(("mean", np.mean([r[1] for r in rows]), np.mean([r[2] for r in rows])))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'image':<{width}}  {'AP':>6}  {'SEG':>6}")
+    for name, ap, seg in rows:
+        print(f"{name:<{width}}  {ap:6.3f}  {seg:6.3f}")
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["image", "AP", "SEG"])
+            writer.writerows((name, f"{ap:.6f}", f"{seg:.6f}") for name, ap, seg in rows)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="denoiseg",
+        description="DenoiSeg: joint denoising and instance segmentation of microscopy images.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, help_text):
+        return commands.add_parser(name, help=help_text, description=help_text,
+                                   epilog=EXAMPLES[name],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    train_parser = command("train", "Train a model on images and a few masks.")
+    train_parser.add_argument("images", help="folder, glob pattern or file of 2D images")
+    train_parser.add_argument("--masks", help="folder of instance masks, matched by file "
+                              "name; images without a mask train the denoiser only")
+    train_parser.add_argument("--model", required=True, help="model file to write (.pt)")
+    train_parser.add_argument("--overwrite", action="store_true",
+                              help="replace an existing model file")
+    _add_estimator_options(train_parser)
+    train_parser.set_defaults(run=train)
+
+    predict_parser = command("predict", "Segment (and denoise) images with a model.")
+    predict_parser.add_argument("model", help="model file written by 'denoiseg train'")
+    predict_parser.add_argument("images", help="folder, glob pattern or file of 2D images")
+    predict_parser.add_argument("--output", required=True, help="folder for the results")
+    predict_parser.add_argument("--denoised", action="store_true",
+                                help="also write NAME_denoised.tif (float32)")
+    predict_parser.add_argument("--overwrite", action="store_true",
+                                help="replace existing output files")
+    predict_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict_parser.set_defaults(run=predict)
+
+    evaluate_parser = command("evaluate", "Score predictions against masks (AP and SEG).")
+    evaluate_parser.add_argument("--predictions", help="folder of predicted label images")
+    evaluate_parser.add_argument("--model", help="model file, to predict --images first")
+    evaluate_parser.add_argument("--images", help="images to predict with --model")
+    evaluate_parser.add_argument("--masks", required=True, help="folder of true masks")
+    evaluate_parser.add_argument("--csv", help="also write the table to this CSV file")
+    evaluate_parser.set_defaults(run=evaluate)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``denoiseg`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, TypeError, OSError, TrainingDivergedError) as error:
+        print(f"denoiseg {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
