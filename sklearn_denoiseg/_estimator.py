@@ -545,7 +545,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             )
             chosen = [i for i in train if annotated[i]]
         try:
-            foregrounds = [self._outputs(images[i], FOREGROUND)[0] for i in chosen]
+            foregrounds = [self._foreground(images[i]) for i in chosen]
             self.threshold_, self.threshold_scores_ = search_threshold(
                 foregrounds, [labels[i] for i in chosen]
             )
@@ -577,10 +577,18 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             channels=channels,
         )
 
-    def _map_images(self, X, channels, function):
+    def _foreground(self, image):
+        """Foreground probability of one image, (H, W) float32."""
+        return self._outputs(image, FOREGROUND)[0]
+
+    def _denoised(self, image):
+        """Denoised image in the units of the input, (H, W) float32."""
+        return denormalize(self._outputs(image, DENOISED)[0], self.mean_, self.std_)
+
+    def _map_images(self, X, function):
         check_is_fitted(self)
         images, is_stack = check_images(X)
-        results = [function(self._outputs(image, channels)) for image in images]
+        results = [function(image) for image in images]
         return np.stack(results) if is_stack else results
 
     def _check_segmentation(self):
@@ -606,7 +614,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         """
         self._check_segmentation()
         return self._map_images(
-            X, FOREGROUND, lambda out: foreground_to_instances(out[0], self.threshold_)
+            X, lambda image: foreground_to_instances(self._foreground(image), self.threshold_)
         )
 
     def predict_proba(self, X):
@@ -617,7 +625,9 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         proba : float32 ndarray of shape (n_images, H, W, 3) or list of (H, W, 3)
         """
         self._check_segmentation()
-        return self._map_images(X, CLASSES, lambda out: np.moveaxis(out, 0, -1))
+        return self._map_images(
+            X, lambda image: np.moveaxis(self._outputs(image, CLASSES), 0, -1)
+        )
 
     def transform(self, X):
         """Denoise images.
@@ -627,9 +637,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         denoised : float32 ndarray or list of 2D arrays
             Same form as ``X``, in the units of ``X``.
         """
-        return self._map_images(
-            X, DENOISED, lambda out: denormalize(out[0], self.mean_, self.std_)
-        )
+        return self._map_images(X, self._denoised)
 
     def score(self, X, y):
         """Mean average precision (IoU > 0.5) over the annotated images of ``y``.

@@ -17,7 +17,12 @@ def _round_up(value, multiple):
 
 
 def pad_to_multiple(image, multiple):
-    """Reflect-pad a 2D image so that both sides are multiples of ``multiple``.
+    """Reflect-pad a 2D image at the bottom and right so that both sides are
+    multiples of ``multiple``.
+
+    Padding only at the end keeps the network's pooling grid anchored at the
+    image origin, so any crop of an image that starts on that grid (a tile, a
+    chunk of a dask array) is processed exactly as in the whole image.
 
     Returns
     -------
@@ -26,12 +31,9 @@ def pad_to_multiple(image, multiple):
         Slices that cut the original region out of ``padded`` (or out of any
         output computed on it).
     """
-    pads = []
-    for side in image.shape:
-        total = _round_up(side, multiple) - side
-        pads.append((total // 2, total - total // 2))
-    padded = np.pad(image, pads, mode="reflect") if any(map(sum, pads)) else image
-    crop = tuple(slice(before, before + side) for (before, _), side in zip(pads, image.shape))
+    pads = [(0, _round_up(side, multiple) - side) for side in image.shape]
+    padded = np.pad(image, pads, mode="reflect") if any(p for _, p in pads) else image
+    crop = tuple(slice(0, side) for side in image.shape)
     return padded, crop
 
 

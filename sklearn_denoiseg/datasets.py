@@ -21,9 +21,9 @@ def make_blobs(n_images=8, shape=(64, 64), *, n_blobs=6, radius=(3, 6), noise=0.
                random_state=None):
     """Noisy images of separate bright disks and their instance labels.
 
-    Disks keep at least two pixels of background between them (a disk that
-    finds no free place in 100 tries is left out), so the connected
-    components of the clean foreground are exactly the instances.
+    Disks keep at least two pixels of background between them (placement
+    stops after ``100 * n_blobs`` tries), so the connected components of the
+    clean foreground are exactly the instances.
 
     Parameters
     ----------
@@ -50,20 +50,25 @@ def make_blobs(n_images=8, shape=(64, 64), *, n_blobs=6, radius=(3, 6), noise=0.
     ((2, 32, 48), dtype('int32'))
     """
     rng = check_random_state(random_state)
-    rows, cols = np.indices(shape)
     y = np.zeros((n_images, *shape), dtype=np.int32)
     for labels in y:
         placed = 0
-        for _ in range(100):
+        for _ in range(100 * n_blobs):
             if placed == n_blobs:
                 break
             r = rng.randint(radius[0], radius[1] + 1)
             cy, cx = rng.randint(0, shape[0]), rng.randint(0, shape[1])
+            # only the disk's neighbourhood (radius + 2 px of background) matters
+            window = tuple(
+                slice(max(0, c - r - 2), min(side, c + r + 3))
+                for c, side in ((cy, shape[0]), (cx, shape[1]))
+            )
+            rows, cols = np.ogrid[window]
             distance2 = (rows - cy) ** 2 + (cols - cx) ** 2
-            if labels[distance2 <= (r + 2) ** 2].any():
+            if labels[window][distance2 <= (r + 2) ** 2].any():
                 continue
             placed += 1
-            labels[distance2 <= r**2] = placed
+            labels[window][distance2 <= r**2] = placed
     clean = (y > 0).astype(np.float32)
     X = clean + rng.normal(0, noise, size=clean.shape).astype(np.float32)
     return X, y
