@@ -13,7 +13,6 @@ what the library costs on top of the network itself.
 
 import argparse
 
-import numpy as np
 import torch
 
 from _common import machine, median_time, table
@@ -86,7 +85,7 @@ def main():
             print(rows[-1], flush=True)
     for precision in args.precisions:
         ratio = throughput["DenoiSegEstimator.fit", precision] / throughput["plain PyTorch loop", precision]
-        rows.append([f"fit / plain loop", precision, "", f"{ratio:.2f}x"])
+        rows.append(["fit / plain loop", precision, "", f"{ratio:.2f}x"])
     if {"fp32", "bf16"} <= set(args.precisions):
         for name in ("plain PyTorch loop", "DenoiSegEstimator.fit"):
             speedup = throughput[name, "bf16"] / throughput[name, "fp32"]

@@ -52,7 +52,7 @@ def main():
         est = fitted(precision)
         est.predict_proba([image])  # warm-up
         seconds, _ = median_time(lambda: est.predict_proba([image]), args.repeats)
-        rows.append([f"predict_proba 1024x1024", precision, f"{seconds:.2f} s",
+        rows.append(["predict_proba 1024x1024", precision, f"{seconds:.2f} s",
                      f"{1.048576 / seconds:.2f} MP/s"])
         print(rows[-1], flush=True)
     for precision in ("fp32", "bf16"):

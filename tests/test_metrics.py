@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from sklearn.model_selection import GridSearchCV
 
 from sklearn_denoiseg.metrics import average_precision, psnr, seg_score
 
