@@ -137,8 +137,8 @@ def evaluate(args):
     for path, truth, prediction in zip(paths, truths, predictions):
         if not np.any(truth):
             continue  # no mask: nothing to compare with
-        rows.append((path.stem, average_precision(truth, prediction.astype(np.int64)),
-                     seg_score(truth, prediction.astype(np.int64))))
+        rows.append((path.stem, average_precision(truth, prediction),
+                     seg_score(truth, prediction)))
     if not rows:
         raise ValueError(f"no image has a mask in {args.masks}")
     rows.append(("mean", np.mean([r[1] for r in rows]), np.mean([r[2] for r in rows])))
