@@ -4,6 +4,7 @@ import math
 import numbers
 import os
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -501,7 +502,11 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         if checkpointer is not None:
             callbacks.append(("checkpoint", checkpointer))
         if self.verbose:
-            callbacks.append(("progress", ProgressBar(batches_per_epoch=steps)))
+            # a notebook progress widget needs ipywidgets; without it the bar
+            # is printed as text, which every notebook frontend shows
+            callbacks.append(("progress", ProgressBar(
+                batches_per_epoch=steps, detect_notebook=find_spec("ipywidgets") is not None
+            )))
         return DenoiSegNet(
             module=UNet,
             module__depth=self.depth,

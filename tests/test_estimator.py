@@ -306,3 +306,17 @@ def test_module_is_channels_last(trained):
 
     weight = trained.net_.module_.encoder[0][0].weight
     assert weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_progress_in_a_notebook_without_ipywidgets(blobs, monkeypatch, capsys):
+    # In Jupyter, tqdm's notebook bar raises ImportError without ipywidgets:
+    # the text bar must be used then.
+    from skorch.callbacks import ProgressBar
+
+    from sklearn_denoiseg import _estimator
+
+    monkeypatch.setattr(ProgressBar, "in_ipynb", lambda self: True)
+    monkeypatch.setattr(_estimator, "find_spec", lambda name: None)
+    X, _, y = blobs
+    tiny_estimator(verbose=1).fit(X, y)
+    assert "train_n2v_loss" in capsys.readouterr().out
