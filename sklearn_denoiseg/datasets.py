@@ -1,8 +1,9 @@
 """Data for examples, tests and experiments: synthetic blobs, the real
-annotated nuclei image shipped by ``stardist``, and the paper's noise and
-label-budget helpers."""
+annotated nuclei image shipped by ``stardist``, the published DenoiSeg
+datasets, and the paper's noise and label-budget helpers."""
 
 import importlib.util
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ __all__ = [
     "make_blobs",
     "load_nuclei",
     "crop_grid",
+    "DENOISEG_DATASETS",
+    "load_denoiseg_npz",
+    "fetch_denoiseg",
     "add_gaussian_noise",
     "keep_annotated",
 ]
@@ -101,6 +105,166 @@ def load_nuclei():
     image = tifffile.imread(_stardist_file("img2d.tif")).astype(np.float32)
     labels = tifffile.imread(_stardist_file("mask2d.tif")).astype(np.int32)
     return image, labels
+
+
+DENOISEG_DATASETS = {
+    ("DSB2018", 0): ("https://zenodo.org/record/5156969/files/DSB2018_n0.zip?download=1",
+                     "729d7683ccfa1ad437f666256b23e73b3b3b3da6a8e47bb37303f0c64376a299"),
+    ("DSB2018", 10): ("https://zenodo.org/record/5156977/files/DSB2018_n10.zip?download=1",
+                      "a4cf731aa0652f8198275f8ce29fb98e0c76c391a96b6092d0792fe447e4103a"),
+    ("DSB2018", 20): ("https://zenodo.org/record/5156983/files/DSB2018_n20.zip?download=1",
+                      "6a732a12bf18fecc590230b1cd4df5e32acfa1b35ef2fca42db811cb8277c67c"),
+    ("Flywing", 0): ("https://zenodo.org/record/5156991/files/Flywing_n0.zip?download=1",
+                     "3fb49ba44e7e3e20b4fc3c77754f1bbff7184af7f343f23653f258d50e5d5aca"),
+    ("Flywing", 10): ("https://zenodo.org/record/5156993/files/Flywing_n10.zip?download=1",
+                      "c599981b0900e6b43f0a742f84a5fde664373600dc5334f537b61a76a7be2a3c"),
+    ("Flywing", 20): ("https://zenodo.org/record/5156995/files/Flywing_n20.zip?download=1",
+                      "604b3a3a081eaa57ee25d708bc9b76b85d05235ba09d7c2b25b171e201ea966f"),
+    ("MouseNuclei", 0): ("https://zenodo.org/record/5157001/files/Mouse_n0.zip?download=1",
+                         "5d6fd2fc23ab991a8fde4bd0ec5e9fc9299f9a9ddc2a8acb7095f9b02ff3c9d7"),
+    ("MouseNuclei", 10): ("https://zenodo.org/record/5157003/files/Mouse_n10.zip?download=1",
+                          "de634496e3e46a4887907b713fe6f575e410c3006046054bce67ef9398523c2c"),
+    ("MouseNuclei", 20): ("https://zenodo.org/record/5157008/files/Mouse_n20.zip?download=1",
+                          "d3d1bf8c89bb97a673a0791874e5b75a6a516ccaaeece0244b4e1e0afe7ab3ec"),
+}
+"""The published DenoiSeg datasets: ``(name, noise sigma)`` -> (URL, SHA-256
+of the zip archive). Each archive holds ``train/train_data.npz`` (X_train,
+Y_train, X_val, Y_val) and ``test/test_data.npz`` (X_test, Y_test)."""
+
+_NPZ_KEYS = ("X_train", "Y_train", "X_val", "Y_val", "X_test", "Y_test")
+
+
+def _as_images(array, key, path):
+    if array.dtype == object:  # images of different sizes
+        images = [np.asarray(a) for a in array]
+    else:
+        images = array
+    if key.startswith("X"):
+        return (np.asarray(images, dtype=np.float32) if array.dtype != object
+                else [image.astype(np.float32) for image in images])
+    for image in images:
+        if not np.issubdtype(image.dtype, np.integer) and not np.array_equal(image, np.round(image)):
+            raise ValueError(f"{path}: {key} holds non-integer values; labels must be integers")
+    return (np.asarray(images, dtype=np.int32) if array.dtype != object
+            else [image.astype(np.int32) for image in images])
+
+
+def load_denoiseg_npz(*paths, allow_pickle=False):
+    """Read DenoiSeg ``.npz`` files into one dictionary of images and labels.
+
+    The published datasets (:func:`fetch_denoiseg`) and the original
+    DenoiSeg code store arrays named X_train, Y_train, X_val, Y_val, X_test
+    and Y_test, usually split over a training and a test file. Images are
+    returned as float32, labels as int32 (label images of all zeros are
+    unannotated).
+
+    Parameters
+    ----------
+    *paths : str or Path
+        One or more ``.npz`` files.
+    allow_pickle : bool, default=False
+        Needed for files holding images of different sizes (stored as object
+        arrays, as the published test sets are). Pickled data can run code
+        when loaded: allow it only for files you trust or whose checksum you
+        verified.
+
+    Returns
+    -------
+    data : dict
+        The arrays found, by name; images of different sizes as lists of 2D
+        arrays.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing file.
+    ValueError
+        For a file without any of the six arrays, an array given twice,
+        images and labels of different shapes, non-integer labels, or an
+        object array with ``allow_pickle=False``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "data.npz")
+    >>> np.savez(path, X_train=np.zeros((3, 8, 8)), Y_train=np.zeros((3, 8, 8), dtype=np.uint16))
+    >>> data = load_denoiseg_npz(path)
+    >>> data["X_train"].dtype, data["Y_train"].dtype
+    (dtype('float32'), dtype('int32'))
+    """
+    if not paths:
+        raise TypeError("load_denoiseg_npz() needs at least one path")
+    data = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        try:
+            archive = np.load(path, allow_pickle=allow_pickle)
+        except (ValueError, OSError, zipfile.BadZipFile) as error:
+            raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+        with archive:
+            keys = [key for key in _NPZ_KEYS if key in archive.files]
+            if not keys:
+                raise ValueError(f"{path} holds none of {', '.join(_NPZ_KEYS)}; "
+                                 f"found {', '.join(archive.files) or 'nothing'}")
+            for key in keys:
+                if key in data:
+                    raise ValueError(f"{key} is in more than one of the files given")
+                try:
+                    array = archive[key]
+                except ValueError:
+                    raise ValueError(
+                        f"{path}: {key} holds images of different sizes (an object array); "
+                        "pass allow_pickle=True if you trust this file") from None
+                data[key] = _as_images(array, key, path)
+    for split in ("train", "val", "test"):
+        images, labels = data.get(f"X_{split}"), data.get(f"Y_{split}")
+        if images is None or labels is None:
+            continue
+        shapes = [np.shape(x) for x in images], [np.shape(y) for y in labels]
+        if shapes[0] != shapes[1]:
+            raise ValueError(f"X_{split} and Y_{split} differ in number or shape of images")
+    return data
+
+
+def fetch_denoiseg(name="DSB2018", noise=20, *, data_home=None):
+    """Download (once) and load a published DenoiSeg dataset.
+
+    The archive is downloaded with ``pooch`` (``pip install pooch``), checked
+    against its SHA-256 checksum, unpacked and cached; later calls read the
+    cache without network access.
+
+    Parameters
+    ----------
+    name : {"DSB2018", "Flywing", "MouseNuclei"}, default="DSB2018"
+    noise : {0, 10, 20}, default=20
+        Standard deviation of the Gaussian noise added to the images.
+    data_home : str or Path, default=None
+        Cache folder; the user cache folder of ``sklearn_denoiseg`` when None.
+
+    Returns
+    -------
+    data : dict
+        X_train, Y_train, X_val, Y_val, X_test, Y_test as described in
+        :func:`load_denoiseg_npz`.
+    """
+    if (name, noise) not in DENOISEG_DATASETS:
+        available = ", ".join(f"({n!r}, {s})" for n, s in DENOISEG_DATASETS)
+        raise ValueError(f"no DenoiSeg dataset ({name!r}, {noise!r}); available: {available}")
+    try:
+        import pooch
+    except ImportError:
+        raise ImportError("fetch_denoiseg needs pooch: pip install pooch") from None
+    url, sha256 = DENOISEG_DATASETS[(name, noise)]
+    files = pooch.retrieve(
+        url,
+        known_hash=f"sha256:{sha256}",
+        fname=f"{name}_n{noise}.zip",
+        path=data_home if data_home is not None else pooch.os_cache("sklearn_denoiseg"),
+        processor=pooch.Unzip(),
+    )
+    # checksum-verified archive, whose test images are stored as object arrays
+    return load_denoiseg_npz(*sorted(f for f in files if f.endswith(".npz")), allow_pickle=True)
 
 
 def crop_grid(image, size):
