@@ -22,6 +22,8 @@ Run ``python -m sklearn_denoiseg.experiments --help``.
 """
 
 import argparse
+import csv
+import json
 import time
 import warnings
 from pathlib import Path
@@ -32,8 +34,8 @@ from sklearn.pipeline import Pipeline
 
 from ._estimator import DenoiSegEstimator
 from .datasets import keep_annotated
-from .demo import DEMO_PARAMS, nuclei_split
-from .metrics import average_precision, psnr, seg_score
+from .demo import DEMO_PARAMS, evaluate, nuclei_split
+from .metrics import psnr
 
 __all__ = [
     "EXPERIMENT_PARAMS",
@@ -65,23 +67,9 @@ def _mean_psnr(clean, images):
         return float(np.mean([psnr(c, d) for c, d in zip(clean, images)]))
 
 
-def _scores(model, data, denoises):
-    labels = model.predict(data["X_test"])
-    row = {
-        "AP": average_precision(list(data["y_test"]), list(labels)),
-        "SEG": seg_score(list(data["y_test"]), list(labels)),
-        "PSNR": np.nan,
-    }
-    if denoises:
-        row["PSNR"] = _mean_psnr(data["clean_test"], model.transform(data["X_test"]))
-    return row
-
-
 def _read_rows(path):
     if path is None or not Path(path).exists():
         return []
-    import csv
-
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
@@ -91,11 +79,30 @@ def _read_rows(path):
     return rows
 
 
+def _check_same_params(results_path, params):
+    """Refuse to mix runs of different training parameters in one CSV: the
+    parameters are kept beside it, in ``<name>.params.json``."""
+    if results_path is None:
+        return
+    record = Path(results_path).with_suffix(".params.json")
+    normalized = json.loads(json.dumps(params, sort_keys=True))
+    if record.exists():
+        if json.loads(record.read_text()) != normalized:
+            raise ValueError(
+                f"{results_path} holds runs trained with the parameters in {record}, "
+                f"not with {normalized}; use another results file"
+            )
+    elif Path(results_path).exists():
+        raise ValueError(f"{results_path} exists but {record} is missing; "
+                         "the parameters of its runs are unknown")
+    else:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(normalized, indent=1, sort_keys=True) + "\n")
+
+
 def _append_row(path, row):
     if path is None:
         return
-    import csv
-
     path = Path(path)
     new = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +139,9 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
         :data:`EXPERIMENT_PARAMS` when None.
     results_path : str or Path, default=None
         CSV file that every finished run is appended to. Runs already in it
-        are read back instead of trained again. Nothing is written when None.
+        are read back instead of trained again. The training parameters are
+        kept beside it (``.params.json``); a file made with other parameters
+        raises ValueError. Nothing is written when None.
     verbose : bool, default=True
         Print one line per trained network.
 
@@ -142,11 +151,14 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
         One row per (sigma, seed, method, n_annotated) with keys ``sigma``,
         ``seed``, ``method``, ``n_annotated``, ``AP``, ``SEG``, ``PSNR`` (mean
         over the 4 test crops; NaN for the Sequential rows, whose denoiser is
-        the ``"Noise2Void"`` row with ``n_annotated=0``) and ``fit_seconds``.
+        the ``"Noise2Void"`` row with ``n_annotated=0``) and ``fit_seconds``
+        (the training time of that row's network; for Sequential, of its
+        segmentation step).
         A row ``"Input"`` per noise level and seed holds the PSNR of the
         noisy test crops.
     """
     params = dict(EXPERIMENT_PARAMS if params is None else params, verbose=0)
+    _check_same_params(results_path, params)
     rows = _read_rows(results_path)
     done = {(r["sigma"], r["seed"], r["method"], r["n_annotated"]) for r in rows}
 
@@ -156,9 +168,11 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
         rows.append(row)
         _append_row(results_path, row)
         if verbose:
+            scores = "  ".join(f"{name} {row[name]:.{digits}f}"
+                               for name, digits in (("AP", 3), ("SEG", 3), ("PSNR", 2))
+                               if not np.isnan(row[name]))
             print(f"sigma {key[0]:>4g}  seed {key[1]}  {key[2]:<10} {key[3]:>2} annotated  "
-                  f"AP {row['AP']:.3f}  SEG {row['SEG']:.3f}  PSNR {row['PSNR']:.2f}  "
-                  f"{seconds:.0f} s", flush=True)
+                  f"{scores}  ({seconds:.0f} s)", flush=True)
 
     for seed in seeds:  # seed first: an interrupted run has every noise level
         for sigma in map(float, sigmas):
@@ -188,7 +202,7 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
                     model = DenoiSegEstimator(alpha=alpha, random_state=seed, **params)
                 y = keep_annotated(data["y_train"], k, random_state=seed)
                 seconds = _timed_fit(model, data["X_train"], y)
-                record(key, seconds, _scores(model, data, denoises=method == "DenoiSeg"))
+                record(key, seconds, evaluate(model, data, denoises=method == "DenoiSeg"))
     return rows
 
 

@@ -107,3 +107,19 @@ def test_command_writes_results_tables_and_figure(tmp_path, capsys):
     assert "| 10 | DenoiSeg |" in tables and tables in printed
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 5
     assert (out / "figure3.png").stat().st_size > 10_000
+
+
+def test_results_of_other_parameters_are_not_mixed(tmp_path):
+    path = tmp_path / "results.csv"
+    params = {**experiments.FAST_PARAMS, "steps_per_epoch": 1, "max_epochs": 1}
+    experiments.run_experiment(n_annotated=(1,), sigmas=(10,), seeds=(0,), params=params,
+                               results_path=path, verbose=False)
+    assert (tmp_path / "results.params.json").exists()
+    with pytest.raises(ValueError, match="other|not with"):
+        experiments.run_experiment(n_annotated=(1,), sigmas=(10,), seeds=(0,),
+                                   params={**params, "max_epochs": 2},
+                                   results_path=path, verbose=False)
+    (tmp_path / "results.params.json").unlink()
+    with pytest.raises(ValueError, match="unknown"):
+        experiments.run_experiment(n_annotated=(1,), sigmas=(10,), seeds=(0,), params=params,
+                                   results_path=path, verbose=False)
