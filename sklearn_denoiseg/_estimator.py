@@ -97,6 +97,9 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         Share of the images held out (whole images, annotated and unannotated
         ones separately) to monitor the loss, keep the best weights and
         choose the threshold. No validation is made from a single image.
+        When no annotated image is held out, the validation loss measures
+        the denoising term only; with ``alpha=0`` it would measure nothing,
+        so the training loss is monitored instead.
     threshold : "auto" or float, default="auto"
         Foreground probability above which a pixel belongs to an object.
         "auto" picks the value maximising the mean AP on the annotated
@@ -397,7 +400,9 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         steps = self.steps_per_epoch or self._auto_steps([images[i] for i in train])
         self.steps_per_epoch_ = steps
         valid_batches = None
-        if len(valid):
+        # without annotated validation images the validation loss of a
+        # segmentation-only model is always zero: monitor the training loss
+        if len(valid) and (self.alpha > 0 or annotated[valid].any()):
             valid_patches = sum(
                 math.ceil(images[i].shape[0] / self.patch_size)
                 * math.ceil(images[i].shape[1] / self.patch_size)

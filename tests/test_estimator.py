@@ -143,6 +143,21 @@ def test_threshold_falls_back_to_training_images(blobs):
     assert est.threshold_ is not None
 
 
+@pytest.mark.parametrize("alpha, monitored", [(0.0, "train_loss"), (0.5, "valid_loss")])
+def test_segmentation_only_without_annotated_validation_monitors_training(
+        alpha, monitored, blobs):
+    # A segmentation-only model's validation loss on unannotated images is
+    # always 0, so "best validation loss" would keep the first epoch forever.
+    X, y, _ = blobs
+    y_one = np.zeros_like(y)
+    y_one[0] = y[0]
+    with pytest.warns(UserWarning, match="no annotated image in the validation"):
+        est = tiny_estimator(alpha=alpha, max_epochs=4).fit(X, y_one)
+    assert ("valid_loss" in est.history_[-1]) == (alpha > 0)
+    best = [row["epoch"] for row in est.history_ if row.get(f"{monitored}_best")]
+    assert best[-1] > 1
+
+
 # --------------------------------------------------- without segmentation
 
 
