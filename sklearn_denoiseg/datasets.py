@@ -176,10 +176,13 @@ def load_denoiseg_npz(*paths, allow_pickle=False):
 
     Raises
     ------
+    TypeError
+        Without any path.
     FileNotFoundError
         For a missing file.
     ValueError
-        For a file without any of the six arrays, an array given twice,
+        For a file that is not an ``.npz`` archive or holds none of the six
+        arrays, an array given twice,
         images and labels of different shapes, non-integer labels, or an
         object array with ``allow_pickle=False``.
 
@@ -202,6 +205,8 @@ def load_denoiseg_npz(*paths, allow_pickle=False):
             archive = np.load(path, allow_pickle=allow_pickle)
         except (ValueError, OSError, zipfile.BadZipFile) as error:
             raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path} holds a single array, not an .npz file of named arrays")
         with archive:
             keys = [key for key in _NPZ_KEYS if key in archive.files]
             if not keys:
@@ -212,7 +217,9 @@ def load_denoiseg_npz(*paths, allow_pickle=False):
                     raise ValueError(f"{key} is in more than one of the files given")
                 try:
                     array = archive[key]
-                except ValueError:
+                except ValueError as error:
+                    if allow_pickle:
+                        raise ValueError(f"{path}: cannot read {key} ({error})") from None
                     raise ValueError(
                         f"{path}: {key} holds images of different sizes (an object array); "
                         "pass allow_pickle=True if you trust this file") from None
@@ -230,9 +237,10 @@ def load_denoiseg_npz(*paths, allow_pickle=False):
 def fetch_denoiseg(name="DSB2018", noise=20, *, data_home=None):
     """Download (once) and load a published DenoiSeg dataset.
 
-    The archive is downloaded with ``pooch`` (``pip install pooch``), checked
-    against its SHA-256 checksum, unpacked and cached; later calls read the
-    cache without network access.
+    The archive (12 to 370 MB) is downloaded with ``pooch`` (``pip install
+    pooch``) with a progress bar, checked against its SHA-256 checksum,
+    unpacked and cached; later calls read the cache without network access.
+    Its ``train/train_data.npz`` and ``test/test_data.npz`` are loaded.
 
     Parameters
     ----------
@@ -248,6 +256,8 @@ def fetch_denoiseg(name="DSB2018", noise=20, *, data_home=None):
         X_train, Y_train, X_val, Y_val, X_test, Y_test as described in
         :func:`load_denoiseg_npz`.
     """
+    if isinstance(noise, float) and noise.is_integer():
+        noise = int(noise)
     if (name, noise) not in DENOISEG_DATASETS:
         available = ", ".join(f"({n!r}, {s})" for n, s in DENOISEG_DATASETS)
         raise ValueError(f"no DenoiSeg dataset ({name!r}, {noise!r}); available: {available}")
@@ -262,9 +272,12 @@ def fetch_denoiseg(name="DSB2018", noise=20, *, data_home=None):
         fname=f"{name}_n{noise}.zip",
         path=data_home if data_home is not None else pooch.os_cache("sklearn_denoiseg"),
         processor=pooch.Unzip(),
+        progressbar=True,
     )
+    wanted = [f for f in files if Path(f).name in ("train_data.npz", "test_data.npz")
+              and "__MACOSX" not in Path(f).parts]
     # checksum-verified archive, whose test images are stored as object arrays
-    return load_denoiseg_npz(*sorted(f for f in files if f.endswith(".npz")), allow_pickle=True)
+    return load_denoiseg_npz(*sorted(wanted), allow_pickle=True)
 
 
 def crop_grid(image, size):

@@ -24,8 +24,10 @@ Run ``python -m sklearn_denoiseg.experiments --help``.
 import argparse
 import csv
 import json
+import sys
 import time
 import warnings
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +36,7 @@ from sklearn.pipeline import Pipeline
 
 from ._estimator import DenoiSegEstimator
 from .datasets import keep_annotated
-from .demo import DEMO_PARAMS, evaluate, nuclei_split
-from .metrics import psnr
+from .demo import DEMO_PARAMS, evaluate, mean_psnr, nuclei_split
 
 __all__ = [
     "EXPERIMENT_PARAMS",
@@ -62,49 +63,67 @@ FAST_PARAMS = dict(depth=2, n_filters=8, patch_size=32, batch_size=8,
 """A tiny budget that only checks the experiment runs end to end."""
 
 
-def _mean_psnr(clean, images):
-    with np.errstate(divide="ignore"):  # inf for the input without added noise
-        return float(np.mean([psnr(c, d) for c, d in zip(clean, images)]))
-
-
 def _read_rows(path):
     if path is None or not Path(path).exists():
         return []
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        for key in ("sigma", "AP", "SEG", "PSNR", "fit_seconds"):
-            row[key] = float(row[key]) if row[key] != "" else np.nan
-        row["seed"], row["n_annotated"] = int(row["seed"]), int(row["n_annotated"])
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None:  # empty file: killed before the first row
+            return []
+        if tuple(reader.fieldnames) != COLUMNS:
+            raise ValueError(f"{path} is not a results file of this experiment: its columns "
+                             f"are {reader.fieldnames}, expected {list(COLUMNS)}")
+        rows = []
+        for row in reader:
+            try:
+                for key in ("sigma", "AP", "SEG", "PSNR", "fit_seconds"):
+                    row[key] = float(row[key]) if row[key] != "" else np.nan
+                row["seed"], row["n_annotated"] = int(row["seed"]), int(row["n_annotated"])
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}, line {reader.line_num}: damaged row {row}; "
+                                 "delete that line to train its run again") from None
+            rows.append(row)
     return rows
 
 
-def _check_same_params(results_path, params):
-    """Refuse to mix runs of different training parameters in one CSV: the
-    parameters are kept beside it, in ``<name>.params.json``."""
+def _training_setup(params):
+    """Every estimator parameter (defaults included) but the ones each run
+    sets (alpha, random_state), and the device and precision that "auto"
+    resolves to here: what decides the results."""
+    estimator = DenoiSegEstimator(**params)
+    device = estimator._resolve_device()
+    setup = {**estimator.get_params(), "device": device,
+             "precision": estimator._resolve_precision(device)}
+    del setup["alpha"], setup["random_state"]
+    return json.loads(json.dumps(setup, sort_keys=True))
+
+
+def _check_same_setup(results_path, params):
+    """Refuse to mix runs of different training setups in one CSV: the setup
+    is kept beside it, in ``<name>.params.json``."""
     if results_path is None:
         return
     record = Path(results_path).with_suffix(".params.json")
-    normalized = json.loads(json.dumps(params, sort_keys=True))
-    if record.exists():
-        if json.loads(record.read_text()) != normalized:
-            raise ValueError(
-                f"{results_path} holds runs trained with the parameters in {record}, "
-                f"not with {normalized}; use another results file"
-            )
-    elif Path(results_path).exists():
-        raise ValueError(f"{results_path} exists but {record} is missing; "
-                         "the parameters of its runs are unknown")
-    else:
+    setup = _training_setup(params)
+    if not Path(results_path).exists():
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(normalized, indent=1, sort_keys=True) + "\n")
+        record.write_text(json.dumps(setup, indent=1, sort_keys=True) + "\n")
+    elif not record.exists():
+        raise ValueError(f"{results_path} exists but {record} is missing; "
+                         "the training setup of its runs is unknown")
+    elif (recorded := json.loads(record.read_text())) != setup:
+        changed = sorted(k for k in setup.keys() | recorded.keys()
+                         if setup.get(k) != recorded.get(k))
+        raise ValueError(f"{results_path} holds runs of another training setup "
+                         f"({', '.join(changed)} differ from {record}); "
+                         "use another results file")
 
 
 def _append_row(path, row):
     if path is None:
         return
     path = Path(path)
-    new = not path.exists()
+    new = not path.exists() or path.stat().st_size == 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -134,31 +153,55 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
     sigmas : sequence of float, default=(0, 10, 20)
         Standard deviations of the added noise (image range 0-235).
     seeds : sequence of int, default=(0, 1, 2)
+        Each seed draws its own noise, annotated crops and network
+        initialisation and training batches.
     params : dict, default=None
         Estimator parameters shared by all networks;
         :data:`EXPERIMENT_PARAMS` when None.
     results_path : str or Path, default=None
         CSV file that every finished run is appended to. Runs already in it
-        are read back instead of trained again. The training parameters are
-        kept beside it (``.params.json``); a file made with other parameters
-        raises ValueError. Nothing is written when None.
+        are read back instead of trained again. The training setup (every
+        estimator parameter, the device and the precision) is kept beside it
+        (``.params.json``); a file made with another setup raises ValueError.
+        Nothing is written when None.
     verbose : bool, default=True
         Print one line per trained network.
+
+    Raises
+    ------
+    ValueError
+        For budgets outside 1..12, negative noise or seeds, or a results
+        file of another training setup or with damaged lines.
+    KeyboardInterrupt
+        When a training is interrupted; the runs finished before are kept
+        in ``results_path``.
 
     Returns
     -------
     rows : list of dict
-        One row per (sigma, seed, method, n_annotated) with keys ``sigma``,
-        ``seed``, ``method``, ``n_annotated``, ``AP``, ``SEG``, ``PSNR`` (mean
-        over the 4 test crops; NaN for the Sequential rows, whose denoiser is
-        the ``"Noise2Void"`` row with ``n_annotated=0``) and ``fit_seconds``
+        One row per requested (sigma, seed, method, n_annotated), read from
+        ``results_path`` or trained, with keys ``sigma``, ``seed``, ``method``,
+        ``n_annotated``, ``AP``, ``SEG``, ``PSNR`` (means over the 4 test
+        crops; PSNR is NaN for Baseline and Sequential, whose denoiser is the
+        ``"Noise2Void"`` row with ``n_annotated=0``) and ``fit_seconds``
         (the training time of that row's network; for Sequential, of its
         segmentation step).
         A row ``"Input"`` per noise level and seed holds the PSNR of the
         noisy test crops.
     """
+    n_crops = len(nuclei_split(sigma=0, n_annotated=0)["X_train"])
+    n_annotated = list(dict.fromkeys(n_annotated))
+    sigmas = list(dict.fromkeys(map(float, sigmas)))
+    seeds = list(dict.fromkeys(seeds))
+    if not n_annotated or not all(isinstance(k, Integral) and 1 <= k <= n_crops
+                                  for k in n_annotated):
+        raise ValueError(f"n_annotated must hold integers from 1 to {n_crops}; got {n_annotated}")
+    if not sigmas or not all(np.isfinite(s) and s >= 0 for s in sigmas):
+        raise ValueError(f"sigmas must hold finite values >= 0; got {sigmas}")
+    if not seeds or not all(isinstance(seed, Integral) and seed >= 0 for seed in seeds):
+        raise ValueError(f"seeds must hold integers >= 0; got {seeds}")
     params = dict(EXPERIMENT_PARAMS if params is None else params, verbose=0)
-    _check_same_params(results_path, params)
+    _check_same_setup(results_path, params)
     rows = _read_rows(results_path)
     done = {(r["sigma"], r["seed"], r["method"], r["n_annotated"]) for r in rows}
 
@@ -166,6 +209,7 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
         row = {**dict(zip(("sigma", "seed", "method", "n_annotated"), key)), **scores,
                "fit_seconds": seconds}
         rows.append(row)
+        done.add(key)
         _append_row(results_path, row)
         if verbose:
             scores = "  ".join(f"{name} {row[name]:.{digits}f}"
@@ -181,14 +225,14 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
                     if (sigma, seed, m, k) not in done]
             input_key = (sigma, seed, "Input", 0)
             if input_key not in done:
-                psnr_input = _mean_psnr(data["clean_test"], data["X_test"])
+                psnr_input = mean_psnr(data["clean_test"], data["X_test"])
                 record(input_key, 0.0, {"AP": np.nan, "SEG": np.nan, "PSNR": psnr_input})
             n2v_key = (sigma, seed, "Noise2Void", 0)
             if n2v_key not in done or any(key[2] == "Sequential" for key in todo):
                 n2v = DenoiSegEstimator(alpha=1.0, random_state=seed, **params)
                 seconds = _timed_fit(n2v, data["X_train"])
                 if n2v_key not in done:
-                    psnr_n2v = _mean_psnr(data["clean_test"], n2v.transform(data["X_test"]))
+                    psnr_n2v = mean_psnr(data["clean_test"], n2v.transform(data["X_test"]))
                     record(n2v_key, seconds, {"AP": np.nan, "SEG": np.nan, "PSNR": psnr_n2v})
             for key in todo:
                 method, k = key[2], key[3]
@@ -203,16 +247,27 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
                 y = keep_annotated(data["y_train"], k, random_state=seed)
                 seconds = _timed_fit(model, data["X_train"], y)
                 record(key, seconds, evaluate(model, data, denoises=method == "DenoiSeg"))
-    return rows
+    budgets = {0, *n_annotated}
+    return [r for r in rows
+            if r["sigma"] in sigmas and r["seed"] in seeds and r["n_annotated"] in budgets]
 
 
 def _timed_fit(model, X, y=None):
+    """Fit and return the seconds it took. An interrupted fit (the estimator
+    keeps the weights so far and warns) raises KeyboardInterrupt, so that a
+    half-trained run is never recorded as finished."""
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        # with one annotated crop none is left for validation; the estimator
-        # then warns that the threshold is chosen on the training crop
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         model.fit(X, y)
+    for warning in caught:
+        message = str(warning.message)
+        if "interrupted" in message:
+            raise KeyboardInterrupt(message)
+        # with one annotated crop none is held out for validation: expected here
+        if "no annotated image in the validation split" not in message:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
     return time.perf_counter() - start
 
 
@@ -254,16 +309,29 @@ def summarize(rows):
     return summary
 
 
-def _cell(mean, se):
+def _cell(mean, se, digits=3):
     if np.isnan(mean):
         return ""
-    return f"{mean:.3f}" if np.isnan(se) else f"{mean:.3f} ± {se:.3f}"
+    return f"{mean:.{digits}f}" if np.isnan(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
 def segmentation_table(rows, metric="AP"):
-    """Markdown table of ``metric`` (mean ± SE over seeds), like the paper's
-    Figure 3 in numbers: one line per noise level and method, one column per
-    number of annotated crops."""
+    """The paper's Figure 3 in numbers, as a Markdown table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        As returned by :func:`run_experiment`.
+    metric : {"AP", "SEG"}, default="AP"
+
+    Returns
+    -------
+    str
+        One line per noise level and method, one column per number of
+        annotated crops; cells hold the mean ± standard error over seeds.
+    """
+    if metric not in ("AP", "SEG"):
+        raise ValueError(f"metric must be 'AP' or 'SEG'; got {metric!r}")
     summary = summarize(rows)
     budgets = sorted({s["n_annotated"] for s in summary})
     lines = ["| sigma | method | " + " | ".join(f"{k} annotated" for k in budgets) + " |",
@@ -279,10 +347,21 @@ def segmentation_table(rows, metric="AP"):
 
 
 def psnr_table(rows):
-    """Markdown table of the paper's Table 1 in kind: PSNR (dB, mean ± SE over
-    seeds) of the noisy input, of Noise2Void (``alpha=1``) and of DenoiSeg
-    (``alpha=0.5``) per number of annotated crops, for every noise level
-    above 0 (without added noise there is no clean reference)."""
+    """The paper's Table 1 in kind, as a Markdown table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        As returned by :func:`run_experiment`.
+
+    Returns
+    -------
+    str
+        PSNR (dB, mean ± standard error over seeds) of the noisy input, of
+        Noise2Void (``alpha=1``) and of DenoiSeg (``alpha=0.5``) per number of
+        annotated crops; one line per noise level above 0 (without added noise
+        there is no clean reference).
+    """
     sigmas = sorted({r["sigma"] for r in rows if r["sigma"] > 0})
     budgets = sorted({r["n_annotated"] for r in rows if r["method"] == "DenoiSeg"})
     columns = [("Input", 0, "noisy input"), ("Noise2Void", 0, "Noise2Void")] + [
@@ -294,8 +373,7 @@ def psnr_table(rows):
         for method, k, _ in columns:
             mean, se = _mean_se([r["PSNR"] for r in rows if r["sigma"] == sigma
                                  and r["method"] == method and r["n_annotated"] == k])
-            cells.append("" if np.isnan(mean) else
-                         f"{mean:.2f}" if np.isnan(se) else f"{mean:.2f} ± {se:.2f}")
+            cells.append(_cell(mean, se, digits=2))
         lines.append(f"| {sigma:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -318,6 +396,8 @@ def plot_figure3(rows, path=None):
     import matplotlib.pyplot as plt
 
     summary = summarize(rows)
+    if not summary:
+        raise ValueError("rows hold no Baseline, Sequential or DenoiSeg run to plot")
     sigmas = sorted({s["sigma"] for s in summary})
     colors = {"Baseline": "tab:blue", "Sequential": "tab:orange", "DenoiSeg": "tab:green"}
     fig, axes = plt.subplots(2, len(sigmas), figsize=(4 * len(sigmas), 6.5),
@@ -345,7 +425,7 @@ def plot_figure3(rows, path=None):
             if column == 0:
                 ax.set_ylabel(metric)
     axes[0, 0].legend(loc="lower right")
-    n_seeds = max(s["n_runs"] for s in summary)
+    n_seeds = len({r["seed"] for r in rows if r["method"] in METHODS})
     fig.suptitle(f"Nuclei image: mean ± standard error over {n_seeds} seeds")
     fig.tight_layout()
     if path is not None:
@@ -354,6 +434,19 @@ def plot_figure3(rows, path=None):
 
 
 def main(argv=None):
+    """Run the experiment from the command line and write its results.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Command-line arguments; ``sys.argv[1:]`` when None. See
+        ``python -m sklearn_denoiseg.experiments --help``.
+
+    Returns
+    -------
+    rows : list of dict
+        As returned by :func:`run_experiment`.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m sklearn_denoiseg.experiments",
         description="Baseline, Sequential and DenoiSeg on the noisy nuclei image for few "
@@ -379,9 +472,16 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    rows = run_experiment(n_annotated=args.annotated, sigmas=args.sigmas, seeds=args.seeds,
-                          params=FAST_PARAMS if args.fast else EXPERIMENT_PARAMS,
-                          results_path=out / "results.csv")
+    try:
+        rows = run_experiment(n_annotated=args.annotated, sigmas=args.sigmas, seeds=args.seeds,
+                              params=FAST_PARAMS if args.fast else EXPERIMENT_PARAMS,
+                              results_path=out / "results.csv")
+    except ValueError as error:
+        parser.error(str(error))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the finished runs are in {out / 'results.csv'}: "
+              "run the same command again to go on", file=sys.stderr)
+        raise SystemExit(130) from None
     tables = (f"## AP\n\n{segmentation_table(rows, 'AP')}\n\n"
               f"## SEG\n\n{segmentation_table(rows, 'SEG')}\n\n"
               f"## PSNR (dB)\n\n{psnr_table(rows)}\n")

@@ -76,6 +76,10 @@ def test_missing_duplicate_and_junk_files(tmp_path):
         load_denoiseg_npz(junk)
     with pytest.raises(TypeError):
         load_denoiseg_npz()
+    single = tmp_path / "single.npy"
+    np.save(single, np.zeros((2, 4, 4)))
+    with pytest.raises(ValueError, match="single array"):
+        load_denoiseg_npz(single)
 
 
 @pytest.fixture
@@ -93,6 +97,7 @@ def served_archive(tmp_path, monkeypatch):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(train, "Test_n20/train/train_data.npz")
         zf.write(test, "Test_n20/test/test_data.npz")
+        zf.writestr("__MACOSX/Test_n20/train/._train_data.npz", b"resource fork, not npz")
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=served)
@@ -102,8 +107,12 @@ def served_archive(tmp_path, monkeypatch):
     url = f"http://127.0.0.1:{server.server_address[1]}/Test_n20.zip"
     registry = {**datasets.DENOISEG_DATASETS, ("Test", 20): (url, digest)}
     monkeypatch.setattr(datasets, "DENOISEG_DATASETS", registry)
-    yield server.shutdown
-    server.shutdown()
+    def stop():
+        server.shutdown()
+        server.server_close()
+
+    yield stop
+    stop()
 
 
 def test_fetch_downloads_verifies_and_caches(served_archive, tmp_path):
@@ -112,7 +121,7 @@ def test_fetch_downloads_verifies_and_caches(served_archive, tmp_path):
     assert data["X_train"].shape == (4, 16, 16)
     assert [x.shape for x in data["X_test"]] == [(20, 24), (16, 16)]
     served_archive()  # no server any more: the cache must be enough
-    again = fetch_denoiseg("Test", 20, data_home=cache)
+    again = fetch_denoiseg("Test", 20.0, data_home=cache)
     np.testing.assert_array_equal(again["X_val"], data["X_val"])
 
 

@@ -48,6 +48,7 @@ def test_runs_every_method_and_resumes(tmp_path, count_fits):
     again = experiments.run_experiment(n_annotated=(1, 2), sigmas=(10,), seeds=(0,),
                                        params=params, results_path=path, verbose=False)
     assert count_fits == []
+    assert len(again) == len(rows)
     for old, new in zip(rows, again):
         assert old.keys() == new.keys()
         for key in old:
@@ -123,3 +124,81 @@ def test_results_of_other_parameters_are_not_mixed(tmp_path):
     with pytest.raises(ValueError, match="unknown"):
         experiments.run_experiment(n_annotated=(1,), sigmas=(10,), seeds=(0,), params=params,
                                    results_path=path, verbose=False)
+    # deleting the results starts over, with any setup
+    path.unlink()
+    experiments.run_experiment(n_annotated=(1,), sigmas=(10,), seeds=(0,),
+                               params={**params, "max_epochs": 2}, results_path=path,
+                               verbose=False)
+    assert '"max_epochs": 2' in (tmp_path / "results.params.json").read_text()
+
+
+TINY_RUN = dict(sigmas=(10,), seeds=(0,), verbose=False,
+                params={**experiments.FAST_PARAMS, "steps_per_epoch": 1, "max_epochs": 1})
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"n_annotated": (0,)}, "n_annotated"),
+    ({"n_annotated": (13,)}, "n_annotated"),
+    ({"n_annotated": (1.5,)}, "n_annotated"),
+    ({"sigmas": (-1,)}, "sigmas"),
+    ({"sigmas": (float("nan"),)}, "sigmas"),
+    ({"seeds": (-1,)}, "seeds"),
+    ({"seeds": ()}, "seeds"),
+])
+def test_bad_grids_fail_before_any_training(grid, message, count_fits):
+    with pytest.raises(ValueError, match=message):
+        experiments.run_experiment(**{**TINY_RUN, "n_annotated": (1,), **grid})
+    assert count_fits == []
+
+
+def test_repeated_grid_values_run_once(count_fits):
+    rows = experiments.run_experiment(**{**TINY_RUN, "seeds": (0, 0), "sigmas": (10, 10.0)},
+                                      n_annotated=(1, 1))
+    assert len(count_fits) == 4 and len(rows) == 5
+
+
+def test_an_interrupted_fit_is_not_recorded(tmp_path, monkeypatch):
+    path = tmp_path / "results.csv"
+    original = DenoiSegEstimator.fit
+    calls = []
+
+    def interrupted_on_third(self, X, y=None):
+        calls.append(1)
+        original(self, X, y)
+        if len(calls) == 3:  # what the estimator does after Ctrl-C
+            import warnings
+            warnings.warn("training was interrupted after 0 of 1 epochs", UserWarning)
+        return self
+
+    monkeypatch.setattr(DenoiSegEstimator, "fit", interrupted_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        experiments.run_experiment(**TINY_RUN, n_annotated=(1,), results_path=path)
+    methods = [line.split(",")[2] for line in path.read_text().splitlines()[1:]]
+    assert methods == ["Input", "Noise2Void", "Baseline"]  # not the interrupted Sequential
+
+
+def test_damaged_results_files(tmp_path):
+    path = tmp_path / "results.csv"
+    experiments.run_experiment(**TINY_RUN, n_annotated=(1,), results_path=path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1] + [lines[-1][:12]]) + "\n")  # cut by a kill
+    with pytest.raises(ValueError, match="line 6"):
+        experiments.run_experiment(**TINY_RUN, n_annotated=(1,), results_path=path)
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="columns"):
+        experiments.run_experiment(**TINY_RUN, n_annotated=(1,), results_path=path)
+    path.write_text("")  # killed before the header was written
+    rows = experiments.run_experiment(**TINY_RUN, n_annotated=(1,), results_path=path)
+    assert len(rows) == 5 and path.read_text().startswith("sigma,seed,method")
+
+
+def test_command_line_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        experiments.main(["--out", str(tmp_path), "--annotated", "20", "--fast"])
+    assert exit_info.value.code == 2
+    assert "n_annotated must hold integers from 1 to 12" in capsys.readouterr().err
+
+
+def test_figure_needs_segmentation_runs():
+    with pytest.raises(ValueError, match="no Baseline"):
+        experiments.plot_figure3([r for r in _rows() if r["method"] == "Noise2Void"])
