@@ -1,7 +1,9 @@
-"""The notebooks run top to bottom in their fast mode."""
+"""The notebooks run top to bottom in their fast mode, and their committed
+outputs come from a complete run in full mode."""
 
 from pathlib import Path
 
+import nbformat
 import papermill
 import pytest
 
@@ -25,3 +27,17 @@ def test_notebook_runs_in_fast_mode(path, tmp_path):
     figures = [output for cell in code for output in cell.outputs
                if "image/png" in output.get("data", {})]
     assert figures
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_come_from_a_full_run(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    parameters = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
+    assert [cell.source for cell in parameters] == ["FAST = False"]
+    assert not any("injected-parameters" in cell.metadata.get("tags", []) for cell in code)
+    assert all(cell.execution_count for cell in code[1:])
+    assert not any(output.output_type == "error" for cell in code for output in cell.outputs)
+    assert any("image/png" in output.get("data", {}) for cell in code for output in cell.outputs)
+    text = " ".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    assert not any(marker in text for marker in ("INTERPRETATION", "WALLTIME", "TODO"))
