@@ -1,5 +1,6 @@
 """The paper's experiment: runs, resumes, and summarises as the paper does."""
 
+import json
 import math
 
 import matplotlib
@@ -108,6 +109,23 @@ def test_command_writes_results_tables_and_figure(tmp_path, capsys):
     assert "| 10 | DenoiSeg |" in tables and tables in printed
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 5
     assert (out / "figure3.png").stat().st_size > 10_000
+
+
+def test_complete_results_of_another_machine_read_back(tmp_path, count_fits):
+    path = tmp_path / "results.csv"
+    params = {**experiments.FAST_PARAMS, "steps_per_epoch": 1, "max_epochs": 1}
+    grid = dict(n_annotated=(1,), sigmas=(10,), params=params, results_path=path, verbose=False)
+    trained = experiments.run_experiment(seeds=(0,), **grid)
+    record = tmp_path / "results.params.json"
+    setup = json.loads(record.read_text())
+    record.write_text(json.dumps({**setup, "device": "cuda", "precision": "bf16-on-gpu"}))
+    fits = len(count_fits)
+    assert experiments.run_experiment(seeds=(0,), **grid) == trained
+    assert len(count_fits) == fits
+    # new runs would mix machines: refused, naming what differs
+    with pytest.raises(ValueError, match="device, precision differ"):
+        experiments.run_experiment(seeds=(0, 1), **grid)
+    assert len(count_fits) == fits
 
 
 def test_results_of_other_parameters_are_not_mixed(tmp_path):
