@@ -217,9 +217,8 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
     params = dict(EXPERIMENT_PARAMS if params is None else params, verbose=0)
     rows = _read_rows(results_path)
     done = {(r["sigma"], r["seed"], r["method"], r["n_annotated"]) for r in rows}
-    wanted = [(sigma, seed, method, k) for seed in seeds for sigma in sigmas
-              for method, k in [("Input", 0), ("Noise2Void", 0),
-                                *((m, k) for k in n_annotated for m in METHODS)]]
+    wanted = [key for seed in seeds for sigma in sigmas
+              for key in _row_keys(sigma, seed, n_annotated)]
     _check_same_setup(results_path, params, trains=not done.issuperset(wanted))
 
     def record(key, seconds, scores):
@@ -237,14 +236,15 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
 
     for seed in seeds:  # seed first: an interrupted run has every noise level
         for sigma in map(float, sigmas):
+            keys = _row_keys(sigma, seed, n_annotated)
+            if done.issuperset(keys):
+                continue
+            input_key, n2v_key, *segmentation_keys = keys
+            todo = [key for key in segmentation_keys if key not in done]
             data = nuclei_split(sigma=sigma, n_annotated=12, random_state=seed)
-            todo = [(sigma, seed, m, k) for k in n_annotated for m in METHODS
-                    if (sigma, seed, m, k) not in done]
-            input_key = (sigma, seed, "Input", 0)
             if input_key not in done:
                 psnr_input = mean_psnr(data["clean_test"], data["X_test"])
                 record(input_key, 0.0, {"AP": np.nan, "SEG": np.nan, "PSNR": psnr_input})
-            n2v_key = (sigma, seed, "Noise2Void", 0)
             if n2v_key not in done or any(key[2] == "Sequential" for key in todo):
                 n2v = DenoiSegEstimator(alpha=1.0, random_state=seed, **params)
                 seconds = _timed_fit(n2v, data["X_train"])
@@ -267,6 +267,13 @@ def run_experiment(*, n_annotated=(1, 2, 5, 10), sigmas=(0, 10, 20), seeds=(0, 1
     budgets = {0, *n_annotated}
     return [r for r in rows
             if r["sigma"] in sigmas and r["seed"] in seeds and r["n_annotated"] in budgets]
+
+
+def _row_keys(sigma, seed, n_annotated):
+    """The (sigma, seed, method, n_annotated) rows of one noise level and
+    seed: the noisy input, Noise2Void, then every method per budget."""
+    return [(sigma, seed, "Input", 0), (sigma, seed, "Noise2Void", 0),
+            *((sigma, seed, method, k) for k in n_annotated for method in METHODS)]
 
 
 def _timed_fit(model, X, y=None):
