@@ -4,32 +4,43 @@ These functions back the ``denoiseg`` command line and serve notebooks too::
 
     from sklearn_denoiseg.io import find_images, read_images, read_masks
 
-    paths = find_images("raw/")                        # a folder, a glob or a file
+    paths = find_images("raw/")          # a folder, a glob, a file, or a list of them
     X = read_images(paths)
     y = read_masks(paths, "masks/", [x.shape for x in X])   # no mask: unannotated
 """
 
 import glob
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import tifffile
+from scipy import ndimage
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "read_image", "read_images", "read_masks",
-           "write_tiff"]
+from .exceptions import BinaryMaskWarning
+
+__all__ = ["IMAGE_SUFFIXES", "MASK_SUFFIXES", "find_images", "read_image", "read_images",
+           "read_masks", "write_tiff"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".npy", ".npz")
 """File types read as images and masks."""
 
+MASK_SUFFIXES = ("", "_mask", "_masks", "_label", "_labels", "_seg")
+"""Endings after an image's name that mark its mask: the mask of ``img.tif``
+is ``img.tif``, ``img_mask.tif``, ... in the mask folder."""
 
-def find_images(source):
-    """Image files of a folder, a glob pattern or a single file, sorted by name.
+
+def find_images(sources):
+    """Image files of folders, glob patterns or files, sorted by name.
 
     Parameters
     ----------
-    source : str or Path
-        A folder (its ``.tif``, ``.tiff``, ``.npy`` and ``.npz`` files), a glob
-        pattern such as ``"raw/*.tif"``, or one file.
+    sources : str, Path or list of them
+        Each a folder (its ``.tif``, ``.tiff``, ``.npy`` and ``.npz`` files),
+        a glob pattern such as ``"raw/*.tif"``, or one file. A list, as a
+        shell makes from an unquoted ``raw/*.tif``, combines the files of
+        all; a file named twice is returned once.
 
     Returns
     -------
@@ -38,9 +49,19 @@ def find_images(source):
     Raises
     ------
     FileNotFoundError
-        If ``source`` names nothing, or no image file.
+        If a source names nothing, or no image file.
     """
-    source = str(source)
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    # keyed by the resolved path so that "raw/" and "raw/*.tif" name a file once
+    unique = {}
+    for source in sources:
+        for path in _images_at(str(source)):
+            unique.setdefault(path.resolve(), path)
+    return sorted(unique.values())
+
+
+def _images_at(source):
     path = Path(source)
     if path.is_dir():
         paths = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
@@ -50,7 +71,7 @@ def find_images(source):
         paths = [Path(p) for p in glob.glob(source) if Path(p).is_file()]
     if not paths:
         raise FileNotFoundError(f"no image files (.tif, .tiff, .npy, .npz) at {source}")
-    return sorted(paths)
+    return paths
 
 
 def read_image(path):
@@ -114,28 +135,56 @@ def read_images(paths):
     return [read_image(path) for path in paths]
 
 
-def _mask_for(image_path, mask_dir):
-    matches = [mask_dir / f"{image_path.stem}{suffix}" for suffix in IMAGE_SUFFIXES]
-    matches = [m for m in matches if m.is_file()]
-    if len(matches) > 1:
-        raise ValueError(
-            f"several masks match {image_path.name} in {mask_dir}: "
-            + ", ".join(m.name for m in matches)
-        )
-    return matches[0] if matches else None
+def _describe_suffixes(suffixes):
+    names = [repr(suffix) if suffix else "nothing" for suffix in suffixes]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
-def read_masks(image_paths, mask_dir, shapes):
-    """Instance masks for images, matched by file name (without extension).
+def _some_names(names, limit=3):
+    """The first ``limit`` names and how many more there are."""
+    names = list(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _no_mask_matches(image_paths, mask_dir, suffixes):
+    files = sorted(p.name for p in mask_dir.iterdir() if p.is_file())
+    held = f"holds {_some_names(files)}" if files else "holds no file"
+    return ValueError(
+        f"no file in the mask folder {mask_dir} matches an image: the images are "
+        f"{_some_names(p.name for p in image_paths)}, and {mask_dir} {held}; the mask of "
+        f"IMAGE.tif is found as IMAGE followed by {_describe_suffixes(suffixes)}, then "
+        f"{', '.join(IMAGE_SUFFIXES)}; rename the masks or give their ending with "
+        "--mask-suffix (mask_suffix= in Python)"
+    )
+
+
+def _label_binary(mask):
+    """Connected components of a mask holding 0 and a single other value, and
+    their number; None for an instance mask (0 and several ids)."""
+    foreground = mask[mask != 0]
+    if foreground.size == 0 or np.any(foreground != foreground[0]):
+        return None
+    return ndimage.label(mask)
+
+
+def read_masks(image_paths, mask_dir, shapes, *, mask_suffix=None):
+    """Instance masks for images, matched by file name.
 
     Parameters
     ----------
     image_paths : list of Path
     mask_dir : str or Path
-        Folder with one mask per annotated image, e.g. ``img_003.tif`` for
-        ``raw/img_003.tif``.
+        Folder with one mask per annotated image: for ``raw/img_003.tif``,
+        ``img_003`` followed by one of :data:`MASK_SUFFIXES` (or by
+        ``mask_suffix``) and one of :data:`IMAGE_SUFFIXES`, e.g.
+        ``img_003.tif`` or ``img_003_mask.tif``.
     shapes : list of tuple
         Shapes of the images, which the masks must have.
+    mask_suffix : str, optional
+        The only ending tried after the image's name, e.g. ``"_cp_masks"``;
+        ``""`` for masks named like their image. By default every ending of
+        :data:`MASK_SUFFIXES` is tried.
 
     Returns
     -------
@@ -148,24 +197,74 @@ def read_masks(image_paths, mask_dir, shapes):
     FileNotFoundError
         If ``mask_dir`` is not a folder.
     ValueError
-        If a mask's shape differs from its image's, naming both files.
+        If ``mask_dir`` has no mask for any image (naming some images, some
+        files of ``mask_dir`` and the endings tried), if several files match
+        one image, or if a mask cannot be read or its shape differs from its
+        image's, naming the files.
+
+    Warns
+    -----
+    BinaryMaskWarning
+        Once per call, naming the masks read as binary masks that hold
+        several connected components.
+
+    Notes
+    -----
+    A mask holding 0 and a single other value (0/1, 0/255, bool) is read as
+    a binary (semantic) mask: each connected component (4-connectivity)
+    becomes one object, since a single id cannot tell objects apart.
+    Touching objects then merge into one; save one id per object to keep
+    them apart. A mask of exactly one object labelled 1 is read alike: its
+    single component stays one object, so no warning is given for it.
     """
     mask_dir = Path(mask_dir)
     if not mask_dir.is_dir():
         raise FileNotFoundError(f"mask folder {mask_dir} does not exist")
-    masks = []
-    for image_path, shape in zip(map(Path, image_paths), shapes):
+    if mask_suffix is None:
+        suffixes = MASK_SUFFIXES
+    elif isinstance(mask_suffix, str):
+        suffixes = (mask_suffix,)
+    else:
+        raise TypeError(f"mask_suffix must be a string or None, got {mask_suffix!r}")
+    image_paths = [Path(p) for p in image_paths]
+    candidates = {}
+    for path in mask_dir.iterdir():
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            candidates.setdefault(path.stem, []).append(path)
+    masks, binary, matched = [], [], False
+    for image_path, shape in zip(image_paths, shapes):
         shape = tuple(shape)
-        mask_path = _mask_for(image_path, mask_dir)
-        if mask_path is None:
+        matches = sorted(m for suffix in suffixes
+                         for m in candidates.get(image_path.stem + suffix, []))
+        if len(matches) > 1:
+            raise ValueError(f"several masks match {image_path.name} in {mask_dir}: "
+                             + ", ".join(m.name for m in matches))
+        if not matches:
             masks.append(np.zeros(shape, dtype=np.int32))
             continue
+        matched = True
+        mask_path = matches[0]
         mask = read_image(mask_path)
         if mask.shape != shape:
             raise ValueError(
                 f"{mask_path} has shape {mask.shape} but {image_path} has shape {shape}"
             )
+        components = _label_binary(mask)
+        if components is not None:
+            mask, n_objects = components
+            if n_objects > 1:
+                binary.append(mask_path.name)
         masks.append(mask)
+    if image_paths and not matched:
+        raise _no_mask_matches(image_paths, mask_dir, suffixes)
+    if binary:
+        warnings.warn(
+            f"{len(binary)} mask(s) in {mask_dir} hold a single nonzero value and several "
+            f"objects ({_some_names(binary)}); each connected component is read as one "
+            "object, so touching objects merge: save masks with one id per object to "
+            "keep them apart",
+            BinaryMaskWarning, stacklevel=2,
+        )
     return masks
 
 

@@ -2,17 +2,19 @@
 TIFF files written here."""
 
 import csv
+import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 import tifffile
 
-from sklearn_denoiseg import DenoiSegEstimator
+from sklearn_denoiseg import DenoiSegEstimator, cli
 from sklearn_denoiseg.cli import main
 from sklearn_denoiseg.datasets import make_blobs
-from sklearn_denoiseg.io import find_images, read_image, read_masks, write_tiff
+from sklearn_denoiseg.io import read_image
 from sklearn_denoiseg.metrics import average_precision
 
 TINY_OPTIONS = ["--depth", "2", "--n_filters", "8", "--patch-size", "32", "--batch_size", "8",
@@ -27,15 +29,18 @@ def denoiseg(*args):
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    """raw/ with 6 TIFFs, masks/ with masks for 3 of them, test/ and its masks."""
+    """raw/ with 6 TIFFs, masks/ with masks for 3 of them (named img0.tif,
+    img1_mask.tif, img2_labels.tif; img1's a binary 0/255 mask), test/ and its
+    masks."""
     root = tmp_path_factory.mktemp("cli")
     X, y = make_blobs(n_images=8, shape=(48, 48), random_state=0)
     for sub in ("raw", "masks", "test", "test_masks"):
         (root / sub).mkdir()
     for i in range(6):
         tifffile.imwrite(root / "raw" / f"img{i}.tif", (X[i] * 1000 + 2000).astype(np.uint16))
-        if i < 3:
-            tifffile.imwrite(root / "masks" / f"img{i}.tif", y[i].astype(np.uint16))
+    tifffile.imwrite(root / "masks" / "img0.tif", y[0].astype(np.uint16))
+    tifffile.imwrite(root / "masks" / "img1_mask.tif", np.where(y[1] > 0, 255, 0).astype(np.uint8))
+    tifffile.imwrite(root / "masks" / "img2_labels.tif", y[2].astype(np.uint16))
     for i in (6, 7):
         tifffile.imwrite(root / "test" / f"t{i}.tif", (X[i] * 1000 + 2000).astype(np.uint16))
         tifffile.imwrite(root / "test_masks" / f"t{i}.tif", y[i].astype(np.uint16))
@@ -45,11 +50,19 @@ def folders(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(folders):
     path = folders / "model.pt"
-    result = denoiseg("train", folders / "raw", "--masks", folders / "masks", "--model", path,
+    # the image files one by one, as a shell expands an unquoted raw/*.tif
+    images = sorted((folders / "raw").glob("*.tif"))
+    result = denoiseg("train", *images, "--masks", folders / "masks", "--model", path,
                       *TINY_OPTIONS)
     assert result.returncode == 0, result.stderr
     assert "6 images, 3 annotated" in result.stdout
     assert "epochs: 3" in result.stdout and "threshold:" in result.stdout
+    # every warning is one line, without Python's file name and source line
+    warning_lines = result.stderr.splitlines()
+    assert all(line.startswith("denoiseg train: warning: ") for line in warning_lines), \
+        result.stderr
+    assert any("img1_mask.tif" in line and "each connected component is read as one object"
+               in line for line in warning_lines), result.stderr
     return path
 
 
@@ -99,7 +112,8 @@ def test_evaluate_predictions_and_model(folders, model):
 
 
 @pytest.mark.parametrize("case", ["missing_folder", "shape_mismatch", "rgb", "stack",
-                                  "bad_model", "bad_option", "model_exists"])
+                                  "bad_model", "bad_option", "model_exists", "no_mask_matches",
+                                  "mask_suffix_without_masks"])
 def test_errors_are_one_line(case, folders, model, tmp_path, capsys):
     raw, masks = tmp_path / "raw", tmp_path / "masks"
     raw.mkdir()
@@ -124,11 +138,18 @@ def test_errors_are_one_line(case, folders, model, tmp_path, capsys):
         args = ["predict", tmp_path / "junk.pt", raw, "--output", tmp_path / "o"]
         expected = "not a readable sklearn_denoiseg model file"
     elif case == "bad_option":
+        tifffile.imwrite(masks / "a.tif", np.ones((32, 32), np.uint16))
         args += ["--alpha", "2"]
         expected = "alpha must be in [0, 1]"
     elif case == "model_exists":
         args[5] = model
         expected = "exists; pass --overwrite"
+    elif case == "no_mask_matches":
+        tifffile.imwrite(masks / "b.tif", np.ones((32, 32), np.uint16))
+        expected = "the images are a.tif, and"
+    elif case == "mask_suffix_without_masks":
+        args = ["train", raw, "--mask-suffix", "_cp_masks", "--model", tmp_path / "m.pt"]
+        expected = "--mask-suffix '_cp_masks' needs --masks"
     # in-process for speed; the subprocess tests above cover the real entry point
     assert main([str(a) for a in args]) == 1
     message = capsys.readouterr().err.strip()
@@ -148,21 +169,40 @@ def test_help_has_examples(capsys):
     assert "--label_fraction" in capsys.readouterr().out
 
 
-def test_io_functions(tmp_path):
-    np.save(tmp_path / "b.npy", np.ones((5, 6)))
-    np.savez(tmp_path / "c.npz", image=np.ones((1, 5, 6)))
-    np.savez(tmp_path / "d.npz", a=np.ones((5, 6)), b=np.ones((5, 6)))
-    write_tiff(tmp_path / "a.tif", np.arange(30).reshape(5, 6))
-    paths = find_images(tmp_path)
-    assert [p.name for p in paths] == ["a.tif", "b.npy", "c.npz", "d.npz"]
-    assert read_image(paths[0]).dtype == np.uint16
-    assert read_image(paths[2]).shape == (5, 6)           # singleton dimension dropped
-    with pytest.raises(ValueError, match="holds 2 arrays"):
-        read_image(paths[3])
-    with pytest.raises(FileExistsError):
-        write_tiff(tmp_path / "a.tif", np.zeros((2, 2)))
-    write_tiff(tmp_path / "big.tif", np.array([[0, 70000]]))
-    assert tifffile.imread(tmp_path / "big.tif").dtype == np.uint32
-    masks = read_masks(paths[:2], tmp_path, [(5, 6), (5, 6)])
-    assert masks[0].max() == 29 and masks[1].max() == 1
-    assert [p.name for p in find_images(str(tmp_path / "*.np?"))] == ["b.npy", "c.npz", "d.npz"]
+def test_mask_suffix_option_is_passed_on(tmp_path, capsys):
+    raw, masks = tmp_path / "raw", tmp_path / "masks"
+    raw.mkdir()
+    masks.mkdir()
+    tifffile.imwrite(raw / "a.tif", np.zeros((32, 32), np.uint16))
+    # a wrong shape stops the command once the mask is found, before training
+    tifffile.imwrite(masks / "a_cp_masks.tif", np.ones((32, 30), np.uint16))
+    args = ["train", str(raw), "--masks", str(masks), "--model", str(tmp_path / "m.pt")]
+    assert main(args) == 1
+    assert "--mask-suffix" in capsys.readouterr().err
+    assert main(args + ["--mask-suffix", "_cp_masks"]) == 1
+    assert "a_cp_masks.tif has shape (32, 30) but" in capsys.readouterr().err
+
+
+def test_warnings_are_one_line_and_only_while_the_command_runs(monkeypatch, capsys):
+    def warn(args):
+        warnings.warn("first part,\n  second part", UserWarning)
+
+    monkeypatch.setattr(cli, "train", warn)
+    before = warnings.showwarning
+    assert main(["train", "raw/", "--model", "m.pt"]) == 0
+    assert capsys.readouterr().err == "denoiseg train: warning: first part, second part\n"
+    assert warnings.showwarning is before
+
+
+def test_a_pickled_estimator_is_a_clean_error(tmp_path):
+    path = tmp_path / "model.pt"
+    with open(path, "wb") as handle:
+        pickle.dump(DenoiSegEstimator(), handle)
+    (tmp_path / "raw").mkdir()
+    tifffile.imwrite(tmp_path / "raw" / "a.tif", np.zeros((32, 32), np.uint16))
+    # a fresh process: a warning shown once before must not hide one here
+    result = denoiseg("predict", path, tmp_path / "raw", "--output", tmp_path / "out")
+    assert result.returncode == 1
+    assert result.stderr == (f"denoiseg predict: error: {path} is not a readable "
+                             "sklearn_denoiseg model file: it is corrupted, truncated, or "
+                             "holds objects other than plain data (UnpicklingError)\n")
