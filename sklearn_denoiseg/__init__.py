@@ -2,7 +2,8 @@
 microscopy images, as a scikit-learn estimator on PyTorch."""
 
 from ._estimator import DenoiSegEstimator
-from ._net import TrainingDivergedError
+from ._predictor import DenoiSegPredictor, Outputs
+from .exceptions import TrainingDivergedError
 
-__all__ = ["DenoiSegEstimator", "TrainingDivergedError"]
+__all__ = ["DenoiSegEstimator", "DenoiSegPredictor", "Outputs", "TrainingDivergedError"]
 __version__ = "0.1.0"

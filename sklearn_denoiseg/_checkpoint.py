@@ -14,23 +14,25 @@ from skorch.history import History
 
 from . import _persistence
 
-TRAINING_PARAMS_IGNORED = ("verbose", "threshold", "tile_size", "device", "checkpoint_dir")
-"""Parameters that do not change training, left out of the fingerprint so that
-changing them does not prevent resuming."""
 
-
-def fingerprint(params, images, labels):
+def fingerprint(params, *arrays):
     """Digest of the training configuration and data.
 
-    Two fits share a checkpoint file only when their parameters (those that
-    affect training) and their images and labels are identical, so parallel
-    fits (``GridSearchCV``, cross-validation folds) never overwrite each
-    other's checkpoints.
+    Two fits share a checkpoint file only when their parameters (pass those
+    that affect training) and their images and labels are identical, so
+    parallel fits (``GridSearchCV``, cross-validation folds) never overwrite
+    each other's checkpoints.
+
+    Parameters
+    ----------
+    params : dict
+        Plain values.
+    *arrays : lists of ndarray
+        Images, labels, validation images, ... in a fixed order.
     """
     digest = hashlib.blake2b(digest_size=16)
-    relevant = {k: v for k, v in params.items() if k not in TRAINING_PARAMS_IGNORED}
-    digest.update(_persistence.dumps_metadata(relevant).encode())
-    for array in [*images, *(labels or [])]:
+    digest.update(_persistence.dumps_metadata(params).encode())
+    for array in [array for group in arrays for array in group]:
         digest.update(str((array.shape, array.dtype.str)).encode())
         digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()

@@ -4,7 +4,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._channels import ChannelLayout
 from ._targets import IGNORE
+
+LAYOUT = ChannelLayout()
 
 
 class DenoiSegLoss(nn.Module):
@@ -47,11 +50,11 @@ class DenoiSegLoss(nn.Module):
         """
         y_pred = y_pred.float()
         mask = y_true["n2v_mask"].to(y_pred.dtype)
-        squared_error = (y_pred[:, 0] - y_true["original"]) ** 2
+        squared_error = (y_pred[:, LAYOUT.denoised.start] - y_true["original"]) ** 2
         n2v_loss = (squared_error * mask).sum() / mask.sum().clamp_min(1.0)
         classes = y_true["classes"].long()
         seg_loss = F.cross_entropy(
-            y_pred[:, 1:],
+            y_pred[:, LAYOUT.classes],
             classes,
             weight=self.class_weights,
             ignore_index=IGNORE,

@@ -3,17 +3,14 @@
 import copy
 import math
 
-import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
+from .exceptions import TrainingDivergedError
+
 LOSS_TERMS = ("n2v_loss", "seg_loss")
 """Per-term losses recorded in the history, prefixed by ``train_``/``valid_``."""
-
-
-class TrainingDivergedError(FloatingPointError):
-    """Raised when the training loss becomes NaN or infinite."""
 
 
 class DenoiSegNet(NeuralNet):
@@ -67,17 +64,6 @@ class DenoiSegNet(NeuralNet):
 
     def infer(self, x, **fit_params):
         return self._forward(x)
-
-    def predict_window(self, window):
-        """Network outputs for one 2D normalised window, sides multiples of
-        ``2**depth``: ``(4, H, W)`` float32, channel 0 the denoised image and
-        channels 1-3 the class probabilities."""
-        self.module_.eval()
-        with torch.inference_mode():
-            out = self._forward(torch.from_numpy(np.ascontiguousarray(window)[None, None]))
-            out = out[0].float()
-            out[1:] = torch.softmax(out[1:], dim=0)
-        return out.cpu().numpy()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         terms = self.criterion_.terms(y_pred, self._to_device(y_true))

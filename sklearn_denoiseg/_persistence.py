@@ -10,13 +10,17 @@ in training checkpoints, the optimiser and scheduler states) as tensors.
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 FORMAT = "sklearn_denoiseg"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 2 keeps the predictor (network, normalisation, prediction
+settings) apart from the estimator (parameters, threshold, history)."""
 
 
 def _to_json(value):
@@ -100,6 +104,8 @@ def read(path):
     metadata : dict
     tensors : dict
         The tensors and state dicts stored with the metadata.
+    version : int
+        Format version of the file, one of ``READABLE_VERSIONS``.
 
     Raises
     ------
@@ -113,7 +119,15 @@ def read(path):
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about any pickle protocol but the one torch.save uses
+            # (a pickle.dump of an estimator, say) just before it refuses the
+            # file; the ValueError below says what is wrong, the warning only
+            # adds noise before it. torch gives it no class of its own.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol",
+                                    category=UserWarning,
+                                    module=r"torch\._weights_only_unpickler")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for bad files
         raise ValueError(
             f"{path} is not a readable sklearn_denoiseg model file: it is corrupted, "
@@ -122,11 +136,11 @@ def read(path):
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not an sklearn_denoiseg model file")
     version = payload.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         raise ValueError(
             f"{path} has model format version {version!r}, but this version of "
-            f"sklearn_denoiseg reads version {FORMAT_VERSION}"
+            f"sklearn_denoiseg reads versions {', '.join(map(str, READABLE_VERSIONS))}"
             + ("; upgrade sklearn_denoiseg to load it" if newer else "")
         )
     try:
@@ -137,4 +151,24 @@ def read(path):
         raise ValueError(f"{path} is corrupted: its metadata is unreadable") from error
     if not intact:
         raise ValueError(f"{path} is corrupted: its content does not match its checksum")
-    return metadata, tensors
+    return metadata, tensors, version
+
+
+def model_metadata(metadata, version):
+    """The metadata of a saved model in the layout of the current version:
+    ``{"predictor": {...}, "estimator": {...}}`` (a file saved by
+    ``DenoiSegPredictor.save`` has no ``"estimator"``)."""
+    if version >= 2:
+        return metadata
+    params = metadata["params"]
+    return {
+        "predictor": {
+            "architecture": {key: params[key] for key in ("depth", "n_filters", "batch_norm")},
+            "mean": metadata["mean_"], "std": metadata["std_"],
+            "tile_size": params["tile_size"], "precision": params["precision"],
+            "device": params["device"],
+        },
+        "estimator": {key: metadata[key] for key in
+                      ("params", "steps_per_epoch_", "threshold_", "threshold_scores_",
+                       "history")},
+    }

@@ -4,12 +4,18 @@ An image is reflect-padded so that both sides are multiples of the network's
 down-sampling factor. If the padded image is larger than ``tile_size`` it is
 cut into overlapping windows aligned on that grid; each window keeps only its
 core, at least one receptive-field radius away from any inner window edge, so
-tiled and whole-image predictions agree up to float rounding.
+tiled and whole-image predictions agree up to float rounding. Windows of equal
+shape are batched through the network.
 """
 
+import itertools
 import math
+import numbers
 
 import numpy as np
+
+from ._unet import receptive_field_radius
+from ._validation import check_scalar
 
 
 def _round_up(value, multiple):
@@ -66,54 +72,92 @@ def tile_windows(shape, tile_size, margin):
     Returns
     -------
     list of (window, core_in_window, core)
-        Tuples of slice pairs: where to read the window in the image, which
-        part of the window output to keep, and where it goes in the image.
+        Tuples of slices, one per axis: where to read the window in the
+        image, which part of the window output to keep, and where it goes in
+        the image. Windows are listed in row-major order.
     """
     tiles = []
-    for (y0, y1), (cy0, cy1) in _axis_windows(shape[0], tile_size, margin):
-        for (x0, x1), (cx0, cx1) in _axis_windows(shape[1], tile_size, margin):
-            tiles.append(
-                (
-                    (slice(y0, y1), slice(x0, x1)),
-                    (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0)),
-                    (slice(cy0, cy1), slice(cx0, cx1)),
-                )
-            )
+    for per_axis in itertools.product(*(_axis_windows(side, tile_size, margin)
+                                        for side in shape)):
+        tiles.append((
+            tuple(slice(start, stop) for (start, stop), _ in per_axis),
+            tuple(slice(c0 - start, c1 - start) for (start, _), (c0, c1) in per_axis),
+            tuple(slice(c0, c1) for _, (c0, c1) in per_axis),
+        ))
     return tiles
 
 
-def predict_tiled(forward, image, *, multiple, tile_size, margin, channels=slice(None)):
-    """Run ``forward`` on an image of any size, in tiles when it is large.
+def context_margin(depth):
+    """Context kept around a tile core: the receptive-field radius of a U-Net
+    of this depth, rounded up to its grid ``2**depth``.
+
+    Examples
+    --------
+    >>> context_margin(4)
+    128
+    """
+    grid = 2**depth
+    return grid * math.ceil(receptive_field_radius(depth) / grid)
+
+
+def check_tile_size(tile_size, depth):
+    """``tile_size`` must be an integer that leaves a core inside the margins
+    of a U-Net of this ``depth``."""
+    return check_scalar(tile_size, "tile_size", kind=numbers.Integral,
+                        low=2 * context_margin(depth) + 2**depth)
+
+
+def predict_tiled(forward, images, *, multiple, tile_size, margin, channels=slice(None),
+                  max_pixels=None):
+    """Run ``forward`` on images of any size, in tiles when they are large.
+
+    Each image is padded to the grid; images larger than ``tile_size`` are cut
+    into overlapping windows. Windows of the same shape (many small images of
+    one size, the inner tiles of a large image) go through ``forward``
+    together, up to ``max_pixels`` pixels per call.
 
     Parameters
     ----------
     forward : callable
-        Maps a 2D float32 array, sides multiples of ``multiple``, to an array of
-        shape ``(n_outputs, H, W)``.
-    image : ndarray of shape (H, W)
+        Maps a float32 batch ``(B, H, W)``, sides multiples of ``multiple``,
+        to an array of shape ``(B, n_outputs, H, W)``.
+    images : sequence of ndarray (H, W)
     multiple : int
         The network's down-sampling factor ``2**depth``.
     tile_size : int
         Largest window side processed at once.
     margin : int
-        Context around each tile core (the receptive-field radius, rounded up
-        to ``multiple``).
+        Context around each tile core (:func:`context_margin`).
     channels : slice, default=slice(None)
         Output channels to keep; only these are stitched, which bounds the
         memory of large images.
+    max_pixels : int or None, default=None
+        Largest number of pixels per call of ``forward``; None allows one
+        window of ``tile_size`` on every side.
 
     Returns
     -------
-    ndarray of shape (n_kept, H, W), float32
+    list of ndarray of shape (n_kept, H, W), float32
     """
-    padded, crop = pad_to_multiple(image, multiple)
-    tiles = tile_windows(padded.shape, tile_size, margin)
-    out = None
-    for window, core_in_window, core in tiles:
-        result = forward(padded[window])[channels]
-        if len(tiles) == 1:
-            return result[(slice(None), *crop)]
-        if out is None:
-            out = np.empty((result.shape[0], *padded.shape), dtype=np.float32)
-        out[(slice(None), *core)] = result[(slice(None), *core_in_window)]
-    return out[(slice(None), *crop)]
+    max_pixels = max_pixels or tile_size ** 2
+    padded, crops, outputs = [], [], [None] * len(images)
+    by_shape = {}
+    for index, image in enumerate(images):
+        image, crop = pad_to_multiple(image, multiple)
+        padded.append(image)
+        crops.append(crop)
+        for window, core_in_window, core in tile_windows(image.shape, tile_size, margin):
+            shape = tuple(s.stop - s.start for s in window)
+            by_shape.setdefault(shape, []).append((index, window, core_in_window, core))
+    for shape, jobs in by_shape.items():
+        per_call = max(1, max_pixels // math.prod(shape))
+        for start in range(0, len(jobs), per_call):
+            batch = jobs[start:start + per_call]
+            results = forward(np.stack([padded[index][window]
+                                        for index, window, _, _ in batch]))[:, channels]
+            for (index, _, core_in_window, core), result in zip(batch, results):
+                if outputs[index] is None:
+                    outputs[index] = np.empty((result.shape[0], *padded[index].shape),
+                                              dtype=np.float32)
+                outputs[index][(slice(None), *core)] = result[(slice(None), *core_in_window)]
+    return [output[(slice(None), *crop)] for output, crop in zip(outputs, crops)]

@@ -3,8 +3,7 @@
 import torch
 from torch import nn
 
-N_OUTPUTS = 4
-"""Output channels: [denoised, background, foreground, border]."""
+from ._channels import ChannelLayout
 
 
 def _conv_block(in_channels, out_channels, batch_norm):
@@ -31,7 +30,8 @@ class UNet(nn.Module):
     Each convolution is 3x3, followed by batch normalisation (optional) and a
     ReLU; down-sampling is 2x2 max pooling and up-sampling nearest neighbour
     followed by concatenation with the skip connection. A linear 1x1
-    convolution maps to the four outputs.
+    convolution maps to the outputs of :class:`ChannelLayout`: the denoised
+    image and three class logits.
 
     Parameters
     ----------
@@ -54,6 +54,8 @@ class UNet(nn.Module):
     def __init__(self, depth=4, n_filters=32, batch_norm=True):
         super().__init__()
         self.depth = depth
+        # the arguments that rebuild this network, to load its weights elsewhere
+        self.architecture = {"depth": depth, "n_filters": n_filters, "batch_norm": batch_norm}
         widths = [n_filters * 2**level for level in range(depth + 1)]
         self.encoder = nn.ModuleList()
         in_channels = 1
@@ -77,7 +79,7 @@ class UNet(nn.Module):
                     batch_norm,
                 )
             )
-        self.head = nn.Conv2d(widths[0], N_OUTPUTS, kernel_size=1)
+        self.head = nn.Conv2d(widths[0], ChannelLayout().n_outputs, kernel_size=1)
 
     def forward(self, x):
         skips = []

@@ -7,20 +7,22 @@ import argparse
 import csv
 import inspect
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from ._estimator import DenoiSegEstimator
-from ._net import TrainingDivergedError
+from .exceptions import TrainingDivergedError
 from .io import find_images, read_image, read_images, read_masks, write_tiff
 from .metrics import average_precision, seg_score
 
 EXAMPLES = {
     "train": """examples:
   denoiseg train raw/ --masks masks/ --model nuclei.pt
-  denoiseg train "raw/*.tif" --masks masks/ --model nuclei.pt --alpha 0.3 --max_epochs 50
+  denoiseg train raw/*.tif more/*.tif --masks masks/ --model nuclei.pt --alpha 0.3 --max_epochs 50
+  denoiseg train raw/ --masks cellpose/ --mask-suffix _cp_masks --model nuclei.pt
   denoiseg train raw/ --model n2v.pt --alpha 1.0      # no masks: a pure Noise2Void denoiser""",
     "predict": """examples:
   denoiseg predict nuclei.pt raw/ --output labels/
@@ -72,11 +74,14 @@ def train(args):
     model = Path(args.model)
     if model.exists() and not args.overwrite:
         raise FileExistsError(f"{model} exists; pass --overwrite to replace it")
+    if args.mask_suffix is not None and not args.masks:
+        raise ValueError(f"--mask-suffix {args.mask_suffix!r} needs --masks (the mask folder)")
     paths = find_images(args.images)
     images = read_images(paths)
     masks = None
     if args.masks:
-        masks = read_masks(paths, args.masks, [image.shape for image in images])
+        masks = read_masks(paths, args.masks, [image.shape for image in images],
+                           mask_suffix=args.mask_suffix)
     n_annotated = 0 if masks is None else sum(bool(np.any(m)) for m in masks)
     print(f"{len(images)} images, {n_annotated} annotated")
     estimator = DenoiSegEstimator(**_estimator_params(args)).fit(images, masks)
@@ -93,7 +98,7 @@ def train(args):
 
 def predict(args):
     estimator = DenoiSegEstimator.load(args.model)
-    estimator.set_params(verbose=0)
+    predictor = estimator.predictor_
     paths = find_images(args.images)
     output = Path(args.output)
     segment = estimator.threshold_ is not None
@@ -109,14 +114,21 @@ def predict(args):
     existing = [t for t in targets if t.exists()]
     if existing and not args.overwrite:
         raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it")
+    threshold = estimator.decision_threshold() if segment else None
     for path in tqdm(paths, desc="predicting", unit="image", disable=args.quiet):
         image = [read_image(path)]
+        # one forward pass gives both the labels and the denoised image
+        if segment and args.denoised:
+            outputs = predictor.predict_all(image)[0]
+            labels, denoised = outputs.labels(threshold), outputs.denoised
+        elif segment:
+            labels = predictor.segment(image, threshold)[0]
+        else:
+            denoised = predictor.denoise(image)[0]
         if segment:
-            write_tiff(output / f"{path.stem}.tif", estimator.predict(image)[0],
-                       overwrite=args.overwrite)
+            write_tiff(output / f"{path.stem}.tif", labels, overwrite=args.overwrite)
         if args.denoised:
-            write_tiff(output / f"{path.stem}_denoised.tif", estimator.transform(image)[0],
-                       overwrite=args.overwrite)
+            write_tiff(output / f"{path.stem}_denoised.tif", denoised, overwrite=args.overwrite)
     print(f"{len(paths)} images written to {output}")
 
 
@@ -166,9 +178,15 @@ def build_parser():
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
     train_parser = command("train", "Train a model on images and a few masks.")
-    train_parser.add_argument("images", help="folder, glob pattern or file of 2D images")
+    train_parser.add_argument("images", nargs="+",
+                              help="folders, glob patterns or files of 2D images")
     train_parser.add_argument("--masks", help="folder of instance masks, matched by file "
-                              "name; images without a mask train the denoiser only")
+                              "name (IMG.tif, IMG_mask.tif, IMG_masks.tif, IMG_label.tif, "
+                              "IMG_labels.tif or IMG_seg.tif for IMG.tif); images without a "
+                              "mask train the denoiser only")
+    train_parser.add_argument("--mask-suffix", metavar="SUFFIX",
+                              help="the one ending of mask names after the image's name, "
+                              "e.g. _cp_masks for IMG_cp_masks.tif; '' for the same name")
     train_parser.add_argument("--model", required=True, help="model file to write (.pt)")
     train_parser.add_argument("--overwrite", action="store_true",
                               help="replace an existing model file")
@@ -196,14 +214,29 @@ def build_parser():
     return parser
 
 
+def _warning_printer(command):
+    """A ``warnings.showwarning`` that prints one line per warning, like the
+    errors, instead of Python's file name, line number and source line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"denoiseg {command}: warning: {text}", file=file or sys.stderr)
+
+    return show
+
+
 def main(argv=None):
     """Entry point of the ``denoiseg`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except (ValueError, TypeError, OSError, TrainingDivergedError) as error:
-        print(f"denoiseg {args.command}: error: {error}", file=sys.stderr)
-        return 1
+    # catch_warnings puts the caller's showwarning back: tests and notebooks
+    # call main() in their own process
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_printer(args.command)
+        try:
+            args.run(args)
+        except (ValueError, TypeError, OSError, TrainingDivergedError) as error:
+            print(f"denoiseg {args.command}: error: {error}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -35,8 +35,11 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from ._estimator import DenoiSegEstimator
+from ._hardware import resolve_device, resolve_precision
+from ._parameters import with_role
 from .datasets import keep_annotated
 from .demo import DEMO_PARAMS, evaluate, mean_psnr, nuclei_split
+from .exceptions import FitInterruptedWarning, ThresholdOnTrainingImagesWarning
 
 __all__ = [
     "EXPERIMENT_PARAMS",
@@ -91,14 +94,14 @@ _MACHINE_SETTINGS = ("device", "precision")
 
 
 def _training_setup(params):
-    """Every estimator parameter (defaults included) but the ones each run
-    sets (alpha, random_state), and the device and precision that "auto"
-    resolves to here: what decides the results."""
-    estimator = DenoiSegEstimator(**params)
-    device = estimator._resolve_device()
-    setup = {**estimator.get_params(), "device": device,
-             "precision": estimator._resolve_precision(device)}
+    """What decides the results: every training and prediction parameter
+    (defaults included) but the ones each run sets (alpha, random_state),
+    and the device and precision that "auto" resolves to here."""
+    all_params = DenoiSegEstimator(**params).get_params()
+    setup = with_role(all_params, "training", "prediction")
     del setup["alpha"], setup["random_state"]
+    device = resolve_device(all_params["device"])
+    setup.update(device=device, precision=resolve_precision(all_params["precision"], device))
     return json.loads(json.dumps(setup, sort_keys=True))
 
 
@@ -283,15 +286,14 @@ def _timed_fit(model, X, y=None):
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # with one annotated crop none is held out for validation: expected here
+        warnings.simplefilter("ignore", ThresholdOnTrainingImagesWarning)
         model.fit(X, y)
     for warning in caught:
-        message = str(warning.message)
-        if "interrupted" in message:
-            raise KeyboardInterrupt(message)
-        # with one annotated crop none is held out for validation: expected here
-        if "no annotated image in the validation split" not in message:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                   warning.lineno)
+        if issubclass(warning.category, FitInterruptedWarning):
+            raise KeyboardInterrupt(str(warning.message))
+        warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                               warning.lineno)
     return time.perf_counter() - start
 
 

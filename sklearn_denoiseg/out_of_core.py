@@ -1,7 +1,8 @@
 """Out-of-core prediction of dask arrays (``pip install 'sklearn_denoiseg[dask]'``).
 
-A fitted :class:`~sklearn_denoiseg.DenoiSegEstimator` is applied chunk by
-chunk, lazily, to images that do not fit in memory (zarr, TIFF stacks opened
+The predictor of a fitted :class:`~sklearn_denoiseg.DenoiSegEstimator` (its
+network, normalisation and tiling, without any training state) is applied
+chunk by chunk, lazily, to images that do not fit in memory (zarr, TIFF stacks opened
 with dask, or one huge 2D image). Dask is imported only here; the rest of the
 package does not need it.
 """
@@ -78,12 +79,17 @@ def predict_dask(estimator, images, output="labels"):
     check_is_fitted(estimator)
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}; got {output!r}")
-    if output in ("labels", "foreground"):
-        estimator._check_segmentation()
+    # raises when the model cannot segment
+    threshold = estimator.decision_threshold() if output != "denoised" else None
     if not isinstance(images, da.Array):
         raise TypeError(f"images must be a dask array; got {type(images).__name__}")
+    predictor = estimator.predictor_
     if images.ndim == 3:
-        return _predict_stack(estimator, images, output, da)
+        # whole images per chunk, several images per chunk as given
+        dtype = np.int32 if output == "labels" else np.float32
+        return images.rechunk({1: -1, 2: -1}).map_blocks(
+            _apply_stack, predictor=dask.delayed(predictor, pure=True), what=output,
+            threshold=threshold, dtype=dtype, meta=np.empty((0, 0, 0), dtype))
     if images.ndim != 2:
         raise ValueError(
             f"images must have shape (H, W) or (n, H, W); got shape {images.shape}"
@@ -91,17 +97,16 @@ def predict_dask(estimator, images, output="labels"):
     if images.dtype.kind not in "uif":
         raise TypeError(f"images must hold real numbers; got dtype {images.dtype}")
 
-    grid = 2**estimator.depth
-    margin = estimator._margin()
+    grid = 2**predictor.depth
+    margin = predictor.margin
     minimum = grid * -(-2 * margin // grid)
     images = images.rechunk(tuple(_aligned_chunks(c, grid, minimum) for c in images.chunks))
-    channel = "_denoised" if output == "denoised" else "_foreground"
     result = da.map_overlap(
         _apply,
         images,
-        # one shared graph key for the model, not a copy inside every task
-        estimator=dask.delayed(estimator, pure=True),
-        method=channel,
+        # one shared graph key for the predictor, not a copy inside every task
+        predictor=dask.delayed(predictor, pure=True),
+        method="denoise" if output == "denoised" else "foreground",
         depth=margin,
         boundary="none",
         trim=True,
@@ -113,20 +118,18 @@ def predict_dask(estimator, images, output="labels"):
     # dask-image's labelling reads every chunk of its input many times; the
     # mask is computed once and kept (one byte per pixel) instead of running
     # the network again for each read
-    mask = (result > estimator.threshold_).persist()
+    mask = (result > threshold).persist()
     labels, _ = ndmeasure.label(mask)
     return labels.astype(np.int32)
 
 
-def _apply(block, estimator, method):
-    return getattr(estimator, method)(np.asarray(block))
+def _apply(block, predictor, method):
+    return getattr(predictor, method)([np.asarray(block)])[0]
 
 
-def _predict_stack(estimator, images, output, da):
-    # whole images per chunk, several images per chunk as given
-    images = images.rechunk({1: -1, 2: -1})
-    method = {"labels": estimator.predict, "denoised": estimator.transform,
-              "foreground": lambda X: estimator.predict_proba(X)[..., 1]}[output]
-    dtype = np.int32 if output == "labels" else np.float32
-    return images.map_blocks(lambda block: method(np.asarray(block)), dtype=dtype,
-                             meta=np.empty((0, 0, 0), dtype))
+def _apply_stack(block, predictor, what, threshold):
+    images = list(np.asarray(block))
+    if what == "labels":
+        return np.stack(predictor.segment(images, threshold))
+    method = predictor.denoise if what == "denoised" else predictor.foreground
+    return np.stack(method(images))

@@ -125,13 +125,50 @@ def test_best_weights_are_restored(blobs):
     np.testing.assert_array_equal(diverging.transform(X), stopped.transform(X))
 
 
-def test_threshold_auto_searches_and_float_is_kept(trained, blobs):
+def test_threshold_auto_searches(trained):
     assert 0 < trained.threshold_ < 1
     assert trained.threshold_scores_[trained.threshold_] == max(
         trained.threshold_scores_.values()
     )
+    assert trained.decision_threshold() == trained.threshold_
+
+
+def test_threshold_is_read_at_prediction_time(trained, blobs):
+    X = blobs[0][:3]
+    foreground = trained.predict_proba(X)[..., 1]
+    tuned = trained.threshold_
+    try:
+        for threshold in (0.2, 0.7):
+            trained.set_params(threshold=threshold)          # no refit
+            assert trained.decision_threshold() == threshold
+            np.testing.assert_array_equal(trained.predict(X) > 0, foreground > threshold)
+        assert trained.threshold_ == tuned                   # the tuned value is kept
+    finally:
+        trained.set_params(threshold="auto")
+    np.testing.assert_array_equal(trained.predict(X) > 0, foreground > tuned)
+
+
+def test_a_float_threshold_still_tunes_threshold_(blobs):
     X, _, y = blobs
-    assert tiny_estimator(threshold=0.3).fit(X, y).threshold_ == 0.3
+    est = tiny_estimator(threshold=0.3).fit(X, y)
+    assert est.decision_threshold() == 0.3
+    assert est.threshold_ in est.threshold_scores_
+    assert est.set_params(threshold="auto").decision_threshold() == est.threshold_
+
+
+def test_tune_threshold_on_other_images(trained, blobs):
+    X, y, _ = blobs
+    before = dict(trained.threshold_scores_)
+    try:
+        assert trained.tune_threshold(X[4:], y[4:]) is trained
+        assert trained.threshold_scores_ != before
+        assert trained.threshold_scores_[trained.threshold_] == max(
+            trained.threshold_scores_.values())
+        with pytest.raises(ValueError, match="no annotated image"):
+            trained.tune_threshold(X[:2], np.zeros_like(y[:2]))
+    finally:
+        trained.threshold_ = before and max(sorted(before, reverse=True), key=before.get)
+        trained.threshold_scores_ = before
 
 
 def test_threshold_falls_back_to_training_images(blobs):
@@ -282,7 +319,7 @@ def test_cuda_requested_without_cuda(blobs, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
         tiny_estimator(device="cuda").fit(blobs[0])
-    assert tiny_estimator(device="auto").fit(blobs[0]).net_.device == "cpu"
+    assert tiny_estimator(device="auto").fit(blobs[0]).predictor_.device == "cpu"
 
 
 def test_bad_input_at_prediction(trained):
@@ -297,12 +334,11 @@ def test_bad_input_at_prediction(trained):
 
 @pytest.mark.parametrize("native_bf16, expected", [(True, "bf16"), (False, "fp32")])
 def test_auto_precision_follows_the_cpu(native_bf16, expected, blobs, monkeypatch):
-    from sklearn_denoiseg import _estimator
+    from sklearn_denoiseg import _hardware
 
-    monkeypatch.setattr(_estimator, "cpu_has_native_bf16", lambda: native_bf16)
+    monkeypatch.setattr(_hardware, "cpu_has_native_bf16", lambda: native_bf16)
     est = tiny_estimator(precision="auto").fit(blobs[0])
     assert est.precision_ == expected
-    assert (est.net_.autocast_dtype is not None) == (expected == "bf16")
     assert est.transform(blobs[0]).dtype == np.float32
 
 
@@ -313,26 +349,74 @@ def test_bf16_on_a_gpu_without_bf16_is_refused(blobs, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
     with pytest.raises(ValueError, match="no bfloat16 support"):
         tiny_estimator(device="cuda", precision="bf16").fit(blobs[0])
-    assert tiny_estimator(device="cuda")._resolve_precision("cuda") == "fp32"
+    from sklearn_denoiseg._hardware import resolve_precision
+
+    assert resolve_precision("auto", "cuda") == "fp32"
 
 
 def test_module_is_channels_last(trained):
     import torch
 
-    weight = trained.net_.module_.encoder[0][0].weight
+    weight = trained.predictor_.module.encoder[0][0].weight
     assert weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_progress_in_a_notebook_without_ipywidgets(blobs, monkeypatch, capsys):
     # In Jupyter, tqdm's notebook bar raises ImportError without ipywidgets:
     # the text bar must be used then.
-    from skorch.callbacks import ProgressBar
+    import sys
+    import types
 
-    from sklearn_denoiseg import _estimator
+    from sklearn_denoiseg import _training
 
-    monkeypatch.setattr(ProgressBar, "in_ipynb", lambda self: True)
-    monkeypatch.setattr(_estimator, "find_spec", lambda name: None)
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setattr(_training, "find_spec", lambda name: None)
     X, _, y = blobs
-    model = tiny_estimator(verbose=1).fit(X, y)
-    assert dict(model.net_.callbacks)["progress"]._use_notebook() is False
-    assert "%|" in capsys.readouterr().err  # the text bar
+    tiny_estimator(verbose=1).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.err.count("0/6") == 1              # one bar over 2 epochs x 3 steps
+    assert "6/6" in captured.err
+    assert "training 2 epochs x 3 steps" in captured.out
+    assert "epoch" not in captured.out.splitlines()[-1]  # no per-epoch table
+
+
+def test_quiet_where_no_person_watches(blobs, capsys):
+    # pytest captures output: not a terminal, not a notebook
+    X, _, y = blobs
+    tiny_estimator(verbose=1).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_quiet_in_joblib_workers(blobs):
+    from joblib import Parallel, delayed
+
+    X, _, y = blobs
+
+    def fit_in_worker():
+        import contextlib
+        import io
+
+        from sklearn_denoiseg._training import is_interactive
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            tiny_estimator(verbose=1).fit(X, y)
+        return is_interactive(), out.getvalue()
+
+    interactive, printed = Parallel(n_jobs=2, backend="loky")(
+        delayed(fit_in_worker)() for _ in range(1))[0]
+    assert interactive is False and printed == ""
+
+
+def test_verbose_2_prints_the_epoch_table(blobs, capsys):
+    X, _, y = blobs
+    tiny_estimator(verbose=2).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "valid_loss" in out and "threshold_" in out
+
+
+def test_score_without_annotations_names_the_splitter(trained, blobs):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="AnnotatedKFold"):
+        trained.score(X[:2], np.zeros_like(y[:2]))

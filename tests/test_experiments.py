@@ -185,7 +185,10 @@ def test_an_interrupted_fit_is_not_recorded(tmp_path, monkeypatch):
         original(self, X, y)
         if len(calls) == 3:  # what the estimator does after Ctrl-C
             import warnings
-            warnings.warn("training was interrupted after 0 of 1 epochs", UserWarning)
+
+            from sklearn_denoiseg.exceptions import FitInterruptedWarning
+            warnings.warn("training was interrupted after 0 of 1 epochs",
+                          FitInterruptedWarning)
         return self
 
     monkeypatch.setattr(DenoiSegEstimator, "fit", interrupted_on_third)

@@ -86,3 +86,16 @@ def test_grid_search_on_local_cluster_equals_serial(blobs):
         torch.set_num_threads(threads)
     np.testing.assert_array_equal(parallel.cv_results_["mean_test_score"],
                                   serial.cv_results_["mean_test_score"])
+
+
+@pytest.mark.parametrize("shape", [(300, 260), (3, 48, 48)])
+def test_dask_ships_the_predictor_not_the_estimator(trained, shape):
+    from sklearn_denoiseg import DenoiSegEstimator, DenoiSegPredictor
+
+    lazy = da.zeros(shape, chunks=(2, 48, 48) if len(shape) == 3 else (150, 130))
+    graph = dict(predict_dask(trained, lazy, output="denoised").__dask_graph__())
+    # graph nodes wrap constants (dask.DataNode has .value)
+    values = [getattr(node, "value", node) for node in graph.values()]
+    shipped = [value for value in values
+               if isinstance(value, (DenoiSegEstimator, DenoiSegPredictor))]
+    assert shipped and all(isinstance(value, DenoiSegPredictor) for value in shipped)

@@ -73,17 +73,17 @@ def test_unfitted_raises(blobs):
 def test_clone_is_unfitted(trained):
     cloned = clone(trained)
     assert cloned.get_params() == trained.get_params()
-    assert not hasattr(cloned, "net_")
+    assert not hasattr(cloned, "predictor_")
 
 
 def test_prediction_does_not_change_state(trained, blobs):
     X = blobs[0]
-    state = {k: v for k, v in vars(trained).items() if k != "net_"}
-    weights = {k: v.clone() for k, v in trained.net_.module_.state_dict().items()}
+    state = {k: v for k, v in vars(trained).items() if k != "predictor_"}
+    weights = {k: v.clone() for k, v in trained.predictor_.module.state_dict().items()}
     trained.predict(X[:2])
     trained.transform(X[:2])
-    assert {k: v for k, v in vars(trained).items() if k != "net_"}.keys() == state.keys()
-    for name, value in trained.net_.module_.state_dict().items():
+    assert {k: v for k, v in vars(trained).items() if k != "predictor_"}.keys() == state.keys()
+    for name, value in trained.predictor_.module.state_dict().items():
         assert value.equal(weights[name]), name
 
 
@@ -116,19 +116,20 @@ def test_pickle_round_trip(trained, blobs):
     assert restored.threshold_ == trained.threshold_
 
 
-@pytest.mark.filterwarnings("ignore:Setting self.device = cpu")
 def test_model_pickled_on_cuda_unpickles_on_cpu(blobs, monkeypatch):
     import torch
+
+    from sklearn_denoiseg.exceptions import DeviceFallbackWarning
 
     X, _, y = blobs
     est = tiny_estimator().fit(X, y)
     expected = est.predict_proba(X)
-    est.net_.device = "cuda"                 # as if it had been trained on a GPU
+    est.predictor_.device = "cuda"           # as if it had been trained on a GPU
     pickled = pickle.dumps(est)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.warns(UserWarning, match="no CUDA devices are available"):
+    with pytest.warns(DeviceFallbackWarning, match="not available here; using 'cpu'"):
         restored = pickle.loads(pickled)
-    assert str(restored.net_.device) == "cpu"
+    assert restored.predictor_.device == "cpu"
     np.testing.assert_array_equal(restored.predict_proba(X), expected)
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_denoiseg._tiling import pad_to_multiple, predict_tiled, tile_windows
+from sklearn_denoiseg._tiling import context_margin, pad_to_multiple, predict_tiled, tile_windows
 from sklearn_denoiseg._unet import UNet, receptive_field_radius
 
 
@@ -25,32 +25,78 @@ def test_cores_cover_image_exactly_once(shape):
     assert (coverage == 1).all()
 
 
-def test_tiled_equals_whole_image_prediction():
+def test_cores_cover_a_volume_exactly_once():
+    shape = (40, 96, 72)
+    coverage = np.zeros(shape, dtype=int)
+    for _, _, core in tile_windows(shape, tile_size=48, margin=8):
+        coverage[core] += 1
+    assert (coverage == 1).all()
+
+
+def test_context_margin_covers_the_receptive_field():
+    for depth in range(1, 6):
+        margin = context_margin(depth)
+        assert margin % 2**depth == 0
+        assert receptive_field_radius(depth) <= margin < receptive_field_radius(depth) + 2**depth
+
+
+def unet_forward(depth=2):
     torch.manual_seed(0)
-    depth = 2
     net = UNet(depth=depth, n_filters=8).eval()
-    margin = 28  # receptive_field_radius(2) = 26, rounded up to a multiple of 4
-    assert receptive_field_radius(depth) <= margin
 
-    def forward(window):
+    def forward(batch):
         with torch.no_grad():
-            return net(torch.from_numpy(window)[None, None])[0].numpy()
+            return net(torch.from_numpy(batch)[:, None]).numpy()
 
+    return forward
+
+
+def test_tiled_equals_whole_image_prediction():
+    forward = unet_forward()
+    margin = context_margin(2)
     image = np.random.default_rng(0).normal(size=(150, 97)).astype(np.float32)
-    whole = predict_tiled(forward, image, multiple=4, tile_size=1024, margin=margin)
-    tiled = predict_tiled(forward, image, multiple=4, tile_size=64, margin=margin)
+    [whole] = predict_tiled(forward, [image], multiple=4, tile_size=1024, margin=margin)
+    [tiled] = predict_tiled(forward, [image], multiple=4, tile_size=64, margin=margin)
     assert len(tile_windows((152, 100), 64, margin)) > 4
     assert whole.shape == tiled.shape == (4, 150, 97)
     np.testing.assert_allclose(tiled, whole, atol=1e-4)
 
 
+def test_batched_images_equal_one_by_one():
+    forward = unet_forward()
+    rng = np.random.default_rng(0)
+    images = [rng.normal(size=shape).astype(np.float32)
+              for shape in [(32, 32), (30, 31), (32, 32), (70, 20), (32, 32), (150, 97)]]
+    settings = dict(multiple=4, tile_size=64, margin=context_margin(2))
+    together = predict_tiled(forward, images, **settings)
+    for image, result in zip(images, together):
+        [alone] = predict_tiled(forward, [image], **settings)
+        assert result.shape == (4, *image.shape)
+        np.testing.assert_allclose(result, alone, atol=1e-5)
+
+
+def test_windows_of_one_shape_share_forward_calls_within_the_pixel_budget():
+    calls = []
+
+    def forward(batch):
+        calls.append(batch.shape)
+        return batch[:, None]
+
+    images = [np.full((32, 32), i, np.float32) for i in range(10)] + [np.zeros((16, 8))]
+    results = predict_tiled(forward, images, multiple=4, tile_size=128, margin=8,
+                            max_pixels=4 * 32 * 32)
+    assert sorted(calls) == sorted([(4, 32, 32), (4, 32, 32), (2, 32, 32), (1, 16, 8)])
+    for i, result in enumerate(results[:10]):
+        assert (result == i).all()                   # every image got its own output
+
+
 def test_only_requested_channels_are_kept():
-    def forward(window):
-        return np.stack([window, 2 * window, 3 * window])
+    def forward(batch):
+        return np.stack([batch, 2 * batch, 3 * batch], axis=1)
 
     image = np.random.default_rng(0).normal(size=(70, 50)).astype(np.float32)
     for tile_size in (1024, 32):
-        kept = predict_tiled(forward, image, multiple=4, tile_size=tile_size, margin=8,
-                             channels=slice(1, 2))
+        [kept] = predict_tiled(forward, [image], multiple=4, tile_size=tile_size, margin=8,
+                               channels=slice(1, 2))
         assert kept.shape == (1, 70, 50)
         np.testing.assert_allclose(kept[0], 2 * image, rtol=1e-6)

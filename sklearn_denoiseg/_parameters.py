@@ -1,0 +1,105 @@
+"""The estimator's parameters: what each one is for, and their checks.
+
+Every parameter has one role, declared here once:
+
+- ``"training"``: changes the trained network (and so names its checkpoint);
+- ``"prediction"``: read when predicting, so ``set_params`` on a fitted model
+  takes effect without refitting;
+- ``"execution"``: where and how loudly things run, not what they compute.
+"""
+
+import numbers
+import os
+
+import numpy as np
+
+from ._hardware import PRECISIONS
+from ._tiling import check_tile_size
+from ._validation import check_scalar
+
+ROLES = {
+    "alpha": "training",
+    "depth": "training",
+    "n_filters": "training",
+    "batch_norm": "training",
+    "patch_size": "training",
+    "batch_size": "training",
+    "max_epochs": "training",
+    "steps_per_epoch": "training",
+    "lr": "training",
+    "n2v_perc_pix": "training",
+    "n2v_radius": "training",
+    "class_weights": "training",
+    "label_fraction": "training",
+    "validation_fraction": "training",
+    "precision": "training",
+    "random_state": "training",
+    "threshold": "prediction",
+    "tile_size": "prediction",
+    "device": "execution",
+    "checkpoint_dir": "execution",
+    "verbose": "execution",
+}
+
+
+def with_role(params, *roles):
+    """The entries of ``params`` whose role is one of ``roles``."""
+    return {name: value for name, value in params.items() if ROLES[name] in roles}
+
+
+def portable(params):
+    """Parameters as plain values that survive a JSON round trip."""
+    params = dict(params)
+    if not isinstance(params.get("random_state"), (numbers.Integral, type(None))):
+        params["random_state"] = None  # a RandomState object is not portable
+    if params.get("checkpoint_dir") is not None:
+        params["checkpoint_dir"] = str(params["checkpoint_dir"])
+    if "class_weights" in params:
+        params["class_weights"] = [float(w) for w in params["class_weights"]]
+    return params
+
+
+def check_params(params):
+    """Check the type and range of every parameter; raise with a message that
+    names the parameter, what it accepts and what it got."""
+    Integral, Real = numbers.Integral, numbers.Real
+    p = params
+    check_scalar(p["alpha"], "alpha", low=0, high=1)
+    check_scalar(p["depth"], "depth", kind=Integral, low=1, high=8)
+    check_scalar(p["n_filters"], "n_filters", kind=Integral, low=1)
+    if not isinstance(p["batch_norm"], (bool, np.bool_)):
+        raise TypeError(f"batch_norm must be True or False; got {p['batch_norm']!r}")
+    check_scalar(p["patch_size"], "patch_size", kind=Integral, low=1)
+    if p["patch_size"] % 2 ** p["depth"]:
+        raise ValueError(f"patch_size must be a multiple of 2**depth = {2 ** p['depth']}; "
+                         f"got {p['patch_size']}")
+    check_scalar(p["batch_size"], "batch_size", kind=Integral, low=1)
+    check_scalar(p["max_epochs"], "max_epochs", kind=Integral, low=1)
+    check_scalar(p["steps_per_epoch"], "steps_per_epoch", kind=Integral, low=1, allow=(None,))
+    check_scalar(p["lr"], "lr", low=0, low_inclusive=False)
+    check_scalar(p["n2v_perc_pix"], "n2v_perc_pix", low=0, high=100, low_inclusive=False)
+    check_scalar(p["n2v_radius"], "n2v_radius", kind=Integral, low=1)
+    weights = np.asarray(p["class_weights"], dtype=object)
+    if weights.shape != (3,) or not all(
+        isinstance(w, Real) and not isinstance(w, bool) and w >= 0 for w in weights
+    ):
+        raise ValueError("class_weights must be 3 non-negative numbers (background, foreground, "
+                         f"border); got {p['class_weights']!r}")
+    check_scalar(p["label_fraction"], "label_fraction", low=0, high=1, low_inclusive=False,
+                 allow=(None,))
+    check_scalar(p["validation_fraction"], "validation_fraction", low=0, high=1,
+                 high_inclusive=False)
+    check_threshold(p["threshold"])
+    check_tile_size(p["tile_size"], p["depth"])
+    check_scalar(p["verbose"], "verbose", kind=Integral, low=0)
+    if p["precision"] not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {p['precision']!r}")
+    if p["checkpoint_dir"] is not None and not isinstance(p["checkpoint_dir"],
+                                                          (str, os.PathLike)):
+        raise TypeError(f"checkpoint_dir must be a path or None; got {p['checkpoint_dir']!r}")
+
+
+def check_threshold(threshold):
+    """``threshold`` must be "auto" or a probability in [0, 1)."""
+    return check_scalar(threshold, "threshold", low=0, high=1, high_inclusive=False,
+                        allow=("auto",))

@@ -1,0 +1,321 @@
+"""Training assembly: data preparation, the skorch network with its callbacks,
+checkpoints and the training loop. Returns a trained U-Net; knows nothing of
+prediction or of the estimator."""
+
+import math
+import multiprocessing
+import sys
+import warnings
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback, LRScheduler, PassthroughScoring
+from skorch.helper import predefined_split
+from skorch.history import History
+
+from . import _persistence
+from ._checkpoint import Checkpoint, fingerprint, restore
+from ._loss import DenoiSegLoss
+from ._net import LOSS_TERMS, DenoiSegNet, RestoreBestWeights
+from ._normalization import fit_normalization, normalize
+from ._patches import BatchSeeds, FixedBatches, PatchSampler, RandomBatches
+from ._split import split_images
+from ._targets import labels_to_classes
+from ._unet import UNet
+from .exceptions import FitInterruptedWarning
+
+LR_FACTOR, LR_PATIENCE, MIN_LR = 0.75, 10, 1.25e-5
+"""ReduceLROnPlateau settings of the paper's runs."""
+
+AUGMENTATIONS = 8
+"""Rotations by 90 degrees times flips, used to count the patches of an epoch."""
+
+
+@dataclass
+class TrainedNetwork:
+    """What training hands back.
+
+    Attributes
+    ----------
+    module : UNet
+        The network with the weights of the best epoch.
+    history : skorch.History
+    steps_per_epoch : int
+    mean, std : float
+        Normalisation statistics of the training images.
+    validation : list of (image, labels)
+        Annotated images to tune the threshold on: the validation images
+        given or held out; empty when none is annotated.
+    annotated_training : list of (image, labels)
+        The annotated training images.
+    """
+
+    module: UNet
+    history: History
+    steps_per_epoch: int
+    mean: float
+    std: float
+    validation: list
+    annotated_training: list
+
+
+def is_interactive():
+    """Whether progress output reaches a person: a terminal or a notebook, in
+    the main process (joblib's and Dask's worker processes stay quiet)."""
+    if multiprocessing.parent_process() is not None:
+        return False
+    if "ipykernel" in sys.modules:
+        return True
+    return sys.stderr.isatty()
+
+
+def reports_progress(verbose):
+    """Whether to print progress at this verbosity: always at 2 and above,
+    at 1 only where a person watches (:func:`is_interactive`)."""
+    return verbose >= 2 or (verbose == 1 and is_interactive())
+
+
+class TrainingProgress(Callback):
+    """One progress bar over all training steps, with the latest losses; its
+    rate gives the estimated time of the whole training from the first steps.
+
+    Parameters
+    ----------
+    total_steps : int
+        Steps of the whole training (resumed epochs excluded).
+    """
+
+    def __init__(self, total_steps):
+        self.total_steps = total_steps
+
+    def on_train_begin(self, net, **kwargs):
+        # tqdm's notebook widget needs ipywidgets; without it the text bar
+        # is printed, which every notebook front end shows
+        if "ipykernel" in sys.modules and find_spec("ipywidgets") is not None:
+            from tqdm.notebook import tqdm
+        else:
+            from tqdm import tqdm
+        self.bar_ = tqdm(total=self.total_steps, desc="training", unit="step",
+                         dynamic_ncols=True, leave=True)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.bar_.update(1)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        scores = {"epoch": row["epoch"]}
+        for key in ("train_loss", "valid_loss"):
+            if key in row:
+                scores[key] = f"{row[key]:.4f}"
+        self.bar_.set_postfix(scores, refresh=True)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+
+def auto_steps(images, patch_size, batch_size):
+    """The paper's steps per epoch: ``max(100, min(P / batch_size, 400))``
+    with ``P`` the augmented non-overlapping patches of the images."""
+    patches = sum(max(1, image.shape[0] // patch_size) * max(1, image.shape[1] // patch_size)
+                  for image in images)
+    return max(100, min(AUGMENTATIONS * patches // batch_size, 400))
+
+
+def _classes(labels, n_images):
+    if labels is None:
+        return [None] * n_images
+    return [labels_to_classes(label) if np.any(label) else None for label in labels]
+
+
+def _annotated_pairs(images, labels):
+    if labels is None:
+        return []
+    return [(image, label) for image, label in zip(images, labels) if np.any(label)]
+
+
+def _open_checkpoint(checkpoint_dir, key_params, data):
+    """Checkpoint file of this fit, and its content when it exists."""
+    if checkpoint_dir is None:
+        return None, None
+    directory = Path(checkpoint_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"denoiseg-{fingerprint(key_params, *data)}.pt"
+    if not path.exists():
+        return path, None
+    metadata, tensors, _ = _persistence.read(path)
+    return path, (metadata, tensors)
+
+
+def _warn_if_interrupted(history, max_epochs):
+    if history and "dur" not in history[-1]:
+        history.pop()  # the epoch cut short by the interrupt
+    if len(history) == max_epochs:
+        return
+    monitor = "valid_loss_best" if history and "valid_loss" in history[-1] else "train_loss_best"
+    best = [row["epoch"] for row in history if row.get(monitor)]
+    kept = (f"the weights of epoch {best[-1]}, the best so far" if best
+            else "the weights reached during its first epoch")
+    warnings.warn(f"training was interrupted after {len(history)} of {max_epochs} epochs; "
+                  f"the model keeps {kept}", FitInterruptedWarning, stacklevel=5)
+
+
+def _build_net(config, *, steps, valid_batches, seed, device, precision, verbose,
+               checkpointer=None, progress_steps=0):
+    has_valid = valid_batches is not None
+    monitor = "valid_loss" if has_valid else "train_loss"
+    callbacks = [(f"train_{term}", PassthroughScoring(f"train_{term}", on_train=True))
+                 for term in LOSS_TERMS]
+    if has_valid:
+        callbacks += [(f"valid_{term}", PassthroughScoring(f"valid_{term}"))
+                      for term in LOSS_TERMS]
+    callbacks += [
+        ("lr_scheduler", LRScheduler(policy="ReduceLROnPlateau", monitor=monitor,
+                                     factor=LR_FACTOR, patience=LR_PATIENCE, min_lr=MIN_LR)),
+        ("restore_best", RestoreBestWeights(monitor=monitor)),
+    ]
+    if checkpointer is not None:
+        callbacks.append(("checkpoint", checkpointer))
+    if progress_steps:
+        callbacks.append(("progress", TrainingProgress(progress_steps)))
+    on_cuda = torch.device(device).type == "cuda"
+    return DenoiSegNet(
+        module=UNet,
+        module__depth=config["depth"],
+        module__n_filters=config["n_filters"],
+        module__batch_norm=bool(config["batch_norm"]),
+        criterion=DenoiSegLoss,
+        criterion__alpha=float(config["alpha"]),
+        criterion__class_weights=tuple(float(w) for w in config["class_weights"]),
+        optimizer=torch.optim.Adam,
+        lr=config["lr"],
+        max_epochs=config["max_epochs"],
+        # every batch is one item of RandomBatches / FixedBatches
+        iterator_train__batch_size=None,
+        iterator_train__sampler=BatchSeeds(steps, seed),
+        iterator_valid__batch_size=None,
+        train_split=predefined_split(valid_batches) if has_valid else None,
+        callbacks=callbacks,
+        device=device,
+        autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
+        channels_last=True,
+        iterator_train__pin_memory=on_cuda,
+        iterator_valid__pin_memory=on_cuda,
+        # skorch's per-epoch table only when asked for more than the bar
+        verbose=int(verbose >= 2),
+    )
+
+
+def train_network(config, images, labels, val_images=None, val_labels=None, *,
+                  device, precision, random_state, checkpoint_dir=None, key_params=None,
+                  verbose=1):
+    """Train the DenoiSeg U-Net.
+
+    Parameters
+    ----------
+    config : dict
+        The estimator's training parameters (``alpha``, ``depth``, ...).
+    images : list of ndarray (H, W)
+    labels : list of ndarray (H, W) or None
+        All-zero label images mark unannotated images.
+    val_images, val_labels : list or None
+        A separate validation set; None holds out
+        ``config["validation_fraction"]`` of the images instead.
+    device, precision : str
+        Resolved device and "bf16" or "fp32".
+    random_state : numpy.random.RandomState
+    checkpoint_dir : path or None
+        Where to write per-epoch checkpoints and look for one to resume.
+    key_params : dict or None
+        Parameters that name the checkpoint file (with a digest of the data).
+    verbose : int
+        0 silent; 1 one progress bar where a person watches
+        (:func:`is_interactive`); 2 also skorch's per-epoch table, always.
+
+    Returns
+    -------
+    TrainedNetwork
+    """
+    chatty = reports_progress(verbose)
+    data = [images, labels or []] + ([val_images, val_labels or []] if val_images else [])
+    checkpoint, resume = _open_checkpoint(checkpoint_dir, key_params, data)
+    if resume is None:
+        seeds = random_state.randint(0, 2**31 - 1, size=4)
+    else:
+        seeds = np.array(resume[0]["seeds"])
+
+    mean, std = fit_normalization(images)
+    if val_images is None:
+        classes = _classes(labels, len(images))
+        annotated = np.array([c is not None for c in classes])
+        train, valid = split_images(annotated, config["validation_fraction"],
+                                    np.random.default_rng(seeds[0]))
+        all_images, all_labels = images, labels
+    else:
+        n = len(images)
+        all_images = [*images, *val_images]
+        all_labels = None if labels is None and val_labels is None else [
+            *(labels or [np.zeros_like(i) for i in images]),
+            *(val_labels or [np.zeros_like(i) for i in val_images])]
+        classes = _classes(all_labels, len(all_images))
+        annotated = np.array([c is not None for c in classes])
+        train, valid = np.arange(n), np.arange(n, len(all_images))
+    normalized = [normalize(image, mean, std) for image in all_images]
+
+    def sampler(indices):
+        return PatchSampler(
+            [normalized[i] for i in indices], [classes[i] for i in indices],
+            patch_size=config["patch_size"], batch_size=config["batch_size"],
+            label_fraction=config["label_fraction"], perc_pix=config["n2v_perc_pix"],
+            radius=config["n2v_radius"],
+        )
+
+    steps = config["steps_per_epoch"] or auto_steps(
+        [all_images[i] for i in train], config["patch_size"], config["batch_size"])
+    valid_batches = None
+    # without annotated validation images the validation loss of a
+    # segmentation-only model is always zero: monitor the training loss
+    if len(valid) and (config["alpha"] > 0 or annotated[valid].any()):
+        patch = config["patch_size"]
+        valid_patches = sum(math.ceil(all_images[i].shape[0] / patch)
+                            * math.ceil(all_images[i].shape[1] / patch) for i in valid)
+        # about one pass over the validation images, but never more than a
+        # quarter of the training steps of an epoch
+        n_valid = min(math.ceil(valid_patches / config["batch_size"]), max(1, steps // 4))
+        valid_batches = FixedBatches(sampler(valid), n_valid, seeds[1])
+
+    checkpointer = None
+    if checkpoint is not None:
+        metadata = {"params": key_params, "mean_": mean, "std_": std,
+                    "steps_per_epoch_": steps, "seeds": seeds.tolist()}
+        checkpointer = Checkpoint(checkpoint, metadata, resume[1] if resume else None)
+    done = 0 if resume is None else len(resume[0]["history"])
+    epochs = config["max_epochs"] - done
+    net = _build_net(config, steps=steps, valid_batches=valid_batches, seed=seeds[2],
+                     device=device, precision=precision, verbose=verbose,
+                     checkpointer=checkpointer, progress_steps=epochs * steps if chatty else 0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seeds[3]))
+        net.initialize()
+    if resume is not None:
+        restore(net, *resume)
+        if chatty:
+            print(f"resuming from {checkpoint} after epoch {done}")
+    if chatty and epochs > 0:
+        print(f"training {epochs} epochs x {steps} steps x {config['batch_size']} patches of "
+              f"{config['patch_size']}x{config['patch_size']} on {device} ({precision}); "
+              f"{len(train)} training and {len(valid)} validation images", flush=True)
+    # partial_fit, unlike fit, keeps the seeded initialisation; it returns
+    # normally after a KeyboardInterrupt, with the best weights restored
+    net.partial_fit(RandomBatches(sampler(train), steps), None, epochs=epochs)
+    _warn_if_interrupted(net.history, config["max_epochs"])
+
+    def pairs(indices):
+        return _annotated_pairs([all_images[i] for i in indices],
+                                None if all_labels is None else [all_labels[i] for i in indices])
+
+    return TrainedNetwork(net.module_, net.history, steps, mean, std,
+                          validation=pairs(valid), annotated_training=pairs(train))

@@ -1,0 +1,41 @@
+"""Errors and warnings of sklearn_denoiseg, as classes.
+
+Filter or catch them by type, never by message text::
+
+    import warnings
+    from sklearn_denoiseg.exceptions import ThresholdOnTrainingImagesWarning
+
+    warnings.simplefilter("ignore", ThresholdOnTrainingImagesWarning)
+"""
+
+__all__ = [
+    "TrainingDivergedError",
+    "FitInterruptedWarning",
+    "ThresholdOnTrainingImagesWarning",
+    "DeviceFallbackWarning",
+    "BinaryMaskWarning",
+]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+class FitInterruptedWarning(UserWarning):
+    """``fit`` was interrupted (Ctrl-C): the model keeps the best weights so
+    far, but did not train for all its epochs."""
+
+
+class ThresholdOnTrainingImagesWarning(UserWarning):
+    """No annotated validation image was available, so the foreground
+    threshold was tuned on annotated training images and may be optimistic."""
+
+
+class DeviceFallbackWarning(UserWarning):
+    """A model made for a device that is missing here (a GPU) runs on the CPU."""
+
+
+class BinaryMaskWarning(UserWarning):
+    """A mask file holds 0 and a single other value (0/1, 0/255, bool), so it
+    is read as a binary mask: each connected component becomes one object and
+    touching objects merge. Save one id per object to keep them apart."""
