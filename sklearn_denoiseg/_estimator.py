@@ -17,6 +17,7 @@ from ._training import reports_progress, train_network
 from ._validation import check_images, check_labels
 from .exceptions import ThresholdOnTrainingImagesWarning
 from .metrics import average_precision
+from .presets import preset
 
 
 def _annotated(X, y, why_needed):
@@ -240,6 +241,29 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @classmethod
+    def from_preset(cls, name, **params):
+        """An estimator with the parameters of a named training budget.
+
+        Parameters
+        ----------
+        name : {"paper", "cpu", "smoke"}
+            See :mod:`sklearn_denoiseg.presets`: "cpu" trains in about a
+            minute on two CPU cores, "paper" is the paper's schedule (GPU).
+        **params
+            Parameters that replace the preset's.
+
+        Returns
+        -------
+        DenoiSegEstimator
+
+        Examples
+        --------
+        >>> DenoiSegEstimator.from_preset("cpu", alpha=0.3).get_params()["max_epochs"]
+        10
+        """
+        return cls(**{**preset(name), **params})
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
@@ -291,7 +315,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         val_images = val_labels = None
         if X_val is not None:
             val_images, _ = check_images(X_val, "X_val")
-            val_labels = None if y_val is None else check_labels(y_val, val_images, "y_val")
+            val_labels = None if y_val is None else check_labels(y_val, val_images, "y_val", "X_val")
         elif y_val is not None:
             raise ValueError("y_val was given without X_val; pass both, or neither")
         trained = train_network(

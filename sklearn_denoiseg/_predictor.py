@@ -16,6 +16,14 @@ from ._unet import UNet
 from ._validation import check_images
 
 
+CPU_BATCH_PIXELS = 2**16
+"""Pixels per forward pass on a CPU. Throughput there peaks for passes of
+about 2**16 pixels (four 128x128 images, or one of 256x256) and falls by a
+quarter (fp32) to almost a half (bf16) for passes of 2**20 or more, whose
+activations leave the caches (paper's U-Net, 2-core Xeon); GPUs gain from
+the largest batches."""
+
+
 class Outputs(NamedTuple):
     """Everything one forward pass gives for one image.
 
@@ -39,8 +47,9 @@ class DenoiSegPredictor:
     """A trained DenoiSeg U-Net with what it needs to predict.
 
     It normalises images with the training statistics, pads them to the
-    network's grid, predicts large images in overlapping tiles and batches
-    of windows of the same shape, and maps the outputs back: denoised
+    network's grid, predicts large images in overlapping tiles and small
+    images of one shape in batches (of up to ``tile_size**2`` pixels on a
+    GPU, :data:`CPU_BATCH_PIXELS` on a CPU), and maps the outputs back: denoised
     images to input units, class logits to probabilities. It is what a
     fitted :class:`~sklearn_denoiseg.DenoiSegEstimator` keeps as
     ``predictor_``, and what is shipped to Dask workers; it knows nothing of
@@ -123,13 +132,16 @@ class DenoiSegPredictor:
         """Kept output channels of every image, (n_kept, H, W) float32 each."""
         check_tile_size(self.tile_size, self.depth)
         grid = 2**self.depth
+        tile_size = self.tile_size - self.tile_size % grid
+        on_cpu = torch.device(self.device).type == "cpu"
         return predict_tiled(
             self._forward,
             [normalize(image, self.mean, self.std) for image in images],
             multiple=grid,
-            tile_size=self.tile_size - self.tile_size % grid,
+            tile_size=tile_size,
             margin=self.margin,
             channels=channels,
+            max_pixels=CPU_BATCH_PIXELS if on_cpu else tile_size**2,
         )
 
     def _checked(self, images):

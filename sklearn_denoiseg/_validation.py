@@ -57,7 +57,7 @@ def check_images(X, name="X"):
     return images, is_stack
 
 
-def check_labels(y, images, name="y"):
+def check_labels(y, images, name="y", images_name="X"):
     """Validate instance label images that go with ``images``.
 
     Labels must be integers >= 0 (floats holding whole numbers are accepted);
@@ -70,12 +70,14 @@ def check_labels(y, images, name="y"):
     labels, _ = check_images(y, name)
     if len(labels) != len(images):
         raise ValueError(
-            f"{name} holds {len(labels)} label images but X holds {len(images)} images"
+            f"{name} holds {len(labels)} label images but {images_name} holds {len(images)} "
+            "images"
         )
     for i, (label, image) in enumerate(zip(labels, images)):
         if label.shape != image.shape:
             raise ValueError(
-                f"{name}[{i}] has shape {label.shape} but X[{i}] has shape {image.shape}"
+                f"{name}[{i}] has shape {label.shape} but {images_name}[{i}] has shape "
+                f"{image.shape}"
             )
         if label.dtype.kind == "f" and not np.array_equal(label, np.round(label)):
             raise ValueError(

@@ -17,10 +17,12 @@ from ._estimator import DenoiSegEstimator
 from .exceptions import TrainingDivergedError
 from .io import find_images, read_image, read_images, read_masks, write_tiff
 from .metrics import average_precision, seg_score
+from .presets import PRESETS, preset
 
 EXAMPLES = {
     "train": """examples:
-  denoiseg train raw/ --masks masks/ --model nuclei.pt
+  denoiseg train raw/ --masks masks/ --model nuclei.pt --preset cpu   # about a minute on a laptop
+  denoiseg train raw/ --masks masks/ --model nuclei.pt                # the paper's schedule (GPU)
   denoiseg train raw/*.tif more/*.tif --masks masks/ --model nuclei.pt --alpha 0.3 --max_epochs 50
   denoiseg train raw/ --masks cellpose/ --mask-suffix _cp_masks --model nuclei.pt
   denoiseg train raw/ --model n2v.pt --alpha 1.0      # no masks: a pure Noise2Void denoiser""",
@@ -49,25 +51,33 @@ def _parse_value(text):
 
 
 def _add_estimator_options(parser):
-    """One option per DenoiSegEstimator parameter, same name and default."""
+    """One option per DenoiSegEstimator parameter, same name and default,
+    and ``--preset`` to start from a named training budget."""
     group = parser.add_argument_group("estimator parameters (see DenoiSegEstimator)")
+    group.add_argument("--preset", choices=list(PRESETS), default="paper",
+                       help="training budget to start from; the options below replace its "
+                       "values (paper: the paper's schedule, for a GPU; cpu: about a minute "
+                       "per model on two cores; smoke: seconds, to check a setup) "
+                       "(default: paper)")
     for name, parameter in inspect.signature(DenoiSegEstimator).parameters.items():
         default = parameter.default
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        # SUPPRESS: only options given on the command line replace the preset's
         if name == "class_weights":
-            group.add_argument(*flags, dest=name, type=float, nargs=3, default=list(default),
-                               metavar=("BG", "FG", "BORDER"),
+            group.add_argument(*flags, dest=name, type=float, nargs=3,
+                               default=argparse.SUPPRESS, metavar=("BG", "FG", "BORDER"),
                                help=f"default: {' '.join(map(str, default))}")
         else:
-            group.add_argument(*flags, dest=name, type=_parse_value, default=default,
+            group.add_argument(*flags, dest=name, type=_parse_value, default=argparse.SUPPRESS,
                                metavar="VALUE", help=f"default: {default}")
 
 
 def _estimator_params(args):
     names = inspect.signature(DenoiSegEstimator).parameters
-    params = {name: getattr(args, name) for name in names}
-    params["class_weights"] = tuple(params["class_weights"])
-    return params
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    if "class_weights" in given:
+        given["class_weights"] = tuple(given["class_weights"])
+    return {**preset(args.preset), **given}
 
 
 def train(args):

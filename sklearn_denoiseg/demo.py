@@ -16,18 +16,10 @@ import numpy as np
 from ._estimator import DenoiSegEstimator
 from .datasets import add_gaussian_noise, crop_grid, keep_annotated, load_nuclei
 from .metrics import average_precision, psnr, seg_score
+from .presets import preset
 
-DEMO_PARAMS = dict(
-    depth=4,
-    n_filters=16,
-    patch_size=64,
-    batch_size=32,
-    steps_per_epoch=35,
-    max_epochs=10,
-    lr=1e-3,
-)
-"""The paper's network at half the width, and about 11k training patches:
-a budget of about a minute per model on two CPU cores."""
+DEMO_PARAMS = preset("cpu")
+"""The demo's budget: the "cpu" preset (:mod:`sklearn_denoiseg.presets`)."""
 
 
 def nuclei_split(*, sigma=20.0, n_annotated=3, crop=128, test_columns=128, random_state=0):

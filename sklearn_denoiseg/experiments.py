@@ -40,6 +40,7 @@ from ._parameters import with_role
 from .datasets import keep_annotated
 from .demo import DEMO_PARAMS, evaluate, mean_psnr, nuclei_split
 from .exceptions import FitInterruptedWarning, ThresholdOnTrainingImagesWarning
+from .presets import preset
 
 __all__ = [
     "EXPERIMENT_PARAMS",
@@ -61,8 +62,7 @@ EXPERIMENT_PARAMS = {**DEMO_PARAMS, "max_epochs": 8}
 """Training budget of every network in the full experiment: the demo's
 network and batches for 8 epochs of 35 steps (about 9,000 patches)."""
 
-FAST_PARAMS = dict(depth=2, n_filters=8, patch_size=32, batch_size=8,
-                   steps_per_epoch=4, max_epochs=2, lr=1e-3)
+FAST_PARAMS = preset("smoke")
 """A tiny budget that only checks the experiment runs end to end."""
 
 

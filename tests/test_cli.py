@@ -206,3 +206,21 @@ def test_a_pickled_estimator_is_a_clean_error(tmp_path):
     assert result.stderr == (f"denoiseg predict: error: {path} is not a readable "
                              "sklearn_denoiseg model file: it is corrupted, truncated, or "
                              "holds objects other than plain data (UnpicklingError)\n")
+
+
+def test_preset_sets_the_budget_and_options_replace_it():
+    from sklearn_denoiseg.cli import _estimator_params, build_parser
+
+    args = build_parser().parse_args(["train", "raw/", "--model", "m.pt", "--preset", "cpu",
+                                      "--max_epochs", "3", "--class_weights", "1", "2", "3"])
+    params = _estimator_params(args)
+    assert params["n_filters"] == 16 and params["max_epochs"] == 3
+    assert params["class_weights"] == (1.0, 2.0, 3.0)
+    defaults = _estimator_params(build_parser().parse_args(["train", "raw/", "--model", "m"]))
+    assert defaults == {}                   # the paper's defaults, from the estimator
+
+
+def test_unknown_preset_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "raw/", "--model", "m.pt", "--preset", "gpu"])
+    assert "invalid choice: 'gpu'" in capsys.readouterr().err

@@ -5,6 +5,7 @@ import pytest
 
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg.datasets import make_blobs
+from sklearn_denoiseg._instances import search_threshold
 from sklearn_denoiseg.metrics import average_precision
 
 from ._helpers import tiny_estimator
@@ -420,3 +421,36 @@ def test_score_without_annotations_names_the_splitter(trained, blobs):
     X, y, _ = blobs
     with pytest.raises(ValueError, match="AnnotatedKFold"):
         trained.score(X[:2], np.zeros_like(y[:2]))
+
+
+# ------------------------------------------------------ validation protocol
+
+
+def test_separate_validation_set_trains_on_every_annotated_image(blobs, monkeypatch):
+    from sklearn_denoiseg import _training
+
+    X, y, y_partial = blobs
+    seen = {}
+    original = _training.PatchSampler
+
+    def recording(images, classes, **kwargs):
+        seen.setdefault("samplers", []).append(sum(c is not None for c in classes))
+        return original(images, classes, **kwargs)
+
+    monkeypatch.setattr(_training, "PatchSampler", recording)
+    est = tiny_estimator().fit(X[:6], y_partial[:6], X_val=X[6:], y_val=y[6:])
+    # validation batches first, then training: 2 annotated validation images,
+    # and all 4 annotated training images train (none is held out)
+    assert seen["samplers"] == [2, 4]
+    assert "valid_seg_loss" in est.history_[-1]
+    # the threshold is tuned on the validation set
+    threshold, scores = search_threshold(est.predictor_.foreground(X[6:]), list(y[6:]))
+    assert (est.threshold_, est.threshold_scores_) == (threshold, scores)
+
+
+def test_validation_arguments_are_checked(blobs):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="y_val was given without X_val"):
+        tiny_estimator().fit(X, y, y_val=y[:2])
+    with pytest.raises(ValueError, match=re.escape("y_val[0] has shape (48, 48) but X_val[0]")):
+        tiny_estimator().fit(X, y, X_val=X[:2, :40], y_val=y[:2])
