@@ -17,6 +17,7 @@ from skorch.helper import predefined_split
 from skorch.history import History
 
 from . import _persistence
+from ._allocator import keep_freed_memory
 from ._checkpoint import Checkpoint, fingerprint, restore
 from ._loss import DenoiSegLoss
 from ._net import LOSS_TERMS, DenoiSegNet, RestoreBestWeights
@@ -310,7 +311,8 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
               f"{len(train)} training and {len(valid)} validation images", flush=True)
     # partial_fit, unlike fit, keeps the seeded initialisation; it returns
     # normally after a KeyboardInterrupt, with the best weights restored
-    net.partial_fit(RandomBatches(sampler(train), steps), None, epochs=epochs)
+    with keep_freed_memory():
+        net.partial_fit(RandomBatches(sampler(train), steps), None, epochs=epochs)
     _warn_if_interrupted(net.history, config["max_epochs"])
 
     def pairs(indices):

@@ -1,0 +1,123 @@
+"""Time the training steps of the original DenoiSeg (TensorFlow, PyPI
+``denoiseg`` 0.3.1) on the data written by compare.py.
+
+Run it with the original's virtual environment (setup.sh), not this
+package's::
+
+    benchmarks/original/.venv-original/bin/python benchmarks/original/run_original.py \
+        --data data.npz --steps-per-epoch 12 --epochs 1
+
+Data preparation as in the original's DSB2018 example notebook: the 128x128
+training crops are augmented 8-fold (4 rotations x flip) with
+``denoiseg.utils.misc_utils.augment_data``, labels one-hot encoded with
+``denoiseg.utils.seg_utils.convert_to_oneHot``, and the original's
+``DenoiSeg_DataWrapper`` cuts one random 64x64 patch from each of
+``train_batch_size`` crops per step (``n2v_patch_shape`` is (64, 64)).
+Only ``model.train`` runs: no threshold search (it crashes under new numba)
+and no prediction. Prints one line ``RESULT {json}`` (see _timing.py).
+"""
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TensorFlow's INFO lines out
+
+import numpy as np
+import tifffile
+
+# denoiseg 0.3.1 does "from tifffile import imsave", removed from tifffile
+if not hasattr(tifffile, "imsave"):
+    tifffile.imsave = tifffile.imwrite
+
+import tensorflow as tf  # noqa: E402
+import denoiseg  # noqa: E402
+from denoiseg.models import DenoiSeg, DenoiSegConfig  # noqa: E402
+from denoiseg.utils.misc_utils import augment_data  # noqa: E402
+from denoiseg.utils.seg_utils import convert_to_oneHot  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import report  # noqa: E402
+
+
+class StepTimer(tf.keras.callbacks.Callback):
+    """Record (epoch, begin, end) of every training step with perf_counter."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps, self.epoch, self.begin = [], 0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.begin = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append((self.epoch, self.begin, time.perf_counter()))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help=".npz written by compare.py")
+    parser.add_argument("--steps-per-epoch", type=int, required=True)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    tf.random.set_seed(args.seed)
+
+    data = np.load(args.data)
+    X_train, Y_train = data["X_train"].astype(np.float32), data["Y_train"]
+    X_val, Y_val = data["X_val"].astype(np.float32), data["Y_val"]
+
+    # the example notebook's preparation; augment_data takes one array and
+    # its axes in 0.3.1 (older notebooks: augment_data(X, Y)), same order
+    X = augment_data(X_train, "SYX")[..., np.newaxis]
+    Y = convert_to_oneHot(augment_data(Y_train, "SYX"))
+    X_val = X_val[..., np.newaxis]
+    Y_val = convert_to_oneHot(Y_val)
+    batches = len(X) // args.batch_size
+    if args.steps_per_epoch > batches:
+        raise SystemExit(
+            f"{len(X)} augmented training crops make only {batches} batches of "
+            f"{args.batch_size} per epoch, fewer than --steps-per-epoch "
+            f"{args.steps_per_epoch}: Keras stops when the original's data runs out")
+
+    config = DenoiSegConfig(
+        X, unet_kern_size=3, n_channel_out=4, relative_weights=[1.0, 1.0, 5.0],
+        train_steps_per_epoch=args.steps_per_epoch, train_epochs=args.epochs,
+        batch_norm=True, train_batch_size=args.batch_size, unet_n_first=32,
+        unet_n_depth=4, denoiseg_alpha=0.5, train_tensorboard=False,
+        n_channel_in=X.shape[-1],
+    )
+    with tempfile.TemporaryDirectory() as basedir:
+        # a base directory as in the notebooks: the original saves its config
+        # and, after every epoch, its weights (ModelCheckpoint), as a user's run does
+        model = DenoiSeg(config, "benchmark", basedir)
+        model.prepare_for_training()
+        timer = StepTimer()
+        model.callbacks.append(timer)
+        start = time.perf_counter()
+        model.train(X, Y, (X_val, Y_val))
+        train_s = time.perf_counter() - start
+
+    report(
+        f"original denoiseg {denoiseg.__version__} (TF, fp32)", "fp32", timer.steps,
+        args.batch_size,
+        train_s=train_s, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+        n_training_crops=len(X), crop_shape=list(X.shape[1:3]),
+        framework=f"tensorflow {tf.__version__}",
+        threads={"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                 "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+    )
+
+
+if __name__ == "__main__":
+    main()

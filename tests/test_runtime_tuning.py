@@ -1,0 +1,57 @@
+"""What the package tunes in the process for speed: OpenMP spin waits and
+glibc's allocator during training."""
+
+import ctypes
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sklearn_denoiseg import _allocator
+
+
+def spin_count_after(code, **env):
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    result = subprocess.run([sys.executable, "-c", code + "; import os; "
+                             "print(os.environ.get('GOMP_SPINCOUNT'))"],
+                            env={**environment, **env}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_spin_count_is_set_before_torch_loads():
+    assert spin_count_after("import sklearn_denoiseg") == "30000"
+    # too late once torch (and its OpenMP) is loaded, and the user's choice wins
+    assert spin_count_after("import torch, sklearn_denoiseg") == "None"
+    assert spin_count_after("import sklearn_denoiseg", OMP_WAIT_POLICY="PASSIVE") == "None"
+    assert spin_count_after("import sklearn_denoiseg", GOMP_SPINCOUNT="5") == "5"
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def mmapped_bytes_while_holding(size):
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = MallInfo2
+    before = libc.mallinfo2().hblkhd
+    block = np.ones(size, dtype=np.uint8)  # noqa: F841 (held during the reading)
+    return libc.mallinfo2().hblkhd - before
+
+
+@pytest.mark.skipif(_allocator._glibc() is None, reason="needs glibc")
+def test_large_blocks_stay_in_the_heap_during_training_only():
+    size = 200 * 2**20
+    outside = mmapped_bytes_while_holding(size)
+    with _allocator.keep_freed_memory():
+        inside = mmapped_bytes_while_holding(size)
+        with _allocator.keep_freed_memory():  # nested: still on
+            nested = mmapped_bytes_while_holding(size)
+    after = mmapped_bytes_while_holding(size)
+    assert outside >= size and after >= size        # glibc maps big blocks by default
+    assert inside < size and nested < size          # not while training
