@@ -29,8 +29,8 @@ def plain_loop(steps, batch_size, precision):
     optimizer = torch.optim.Adam(net.parameters(), lr=4e-4)
     x = torch.randn(batch_size, 1, 64, 64).contiguous(memory_format=torch.channels_last)
     target = {
-        "original": torch.randn(batch_size, 64, 64),
-        "n2v_mask": torch.rand(batch_size, 64, 64) < 0.015,
+        "original": torch.randn(batch_size, 1, 64, 64),
+        "n2v_mask": torch.rand(batch_size, 1, 64, 64) < 0.015,
         "classes": torch.randint(0, 3, (batch_size, 64, 64)),
     }
 

@@ -67,8 +67,8 @@ def loop_patches_per_s(network, device, precision, steps, batch_size, compile_):
     optimizer = torch.optim.Adam(net.parameters(), lr=4e-4)
     x = torch.randn(batch_size, 1, 64, 64, device=device).contiguous(
         memory_format=torch.channels_last)
-    target = {"original": torch.randn(batch_size, 64, 64, device=device),
-              "n2v_mask": torch.rand(batch_size, 64, 64, device=device) < 0.015,
+    target = {"original": torch.randn(batch_size, 1, 64, 64, device=device),
+              "n2v_mask": torch.rand(batch_size, 1, 64, 64, device=device) < 0.015,
               "classes": torch.randint(0, 3, (batch_size, 64, 64), device=device)}
     times = []
     for _ in range(steps + 2):  # the first steps compile and warm up

@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from . import _persistence
+from ._axes import ImageAxes
 from ._hardware import resolve_device, resolve_precision
 from ._instances import search_threshold
 from ._parameters import check_params, check_threshold, portable, with_role
@@ -20,11 +21,11 @@ from .metrics import average_precision
 from .presets import preset
 
 
-def _annotated(X, y, why_needed):
+def _annotated(X, y, axes, why_needed):
     """The images of ``X`` whose labels in ``y`` are not all zero, and their
     labels; a ValueError that says ``why_needed`` when there is none."""
-    images, _ = check_images(X)
-    labels = check_labels(y, images)
+    images, _ = check_images(X, axes=axes)
+    labels = check_labels(y, images, axes=axes)
     annotated = [i for i, label in enumerate(labels) if np.any(label)]
     if not annotated:
         raise ValueError(f"y holds no annotated image (all label images are zero): {why_needed}")
@@ -52,9 +53,11 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         Filters of the U-Net's first level, doubled at each level.
     batch_norm : bool, default=True
         Batch normalisation after each convolution.
-    patch_size : int, default=64
-        Side of the square training patches, a multiple of ``2**depth``.
-        Smaller images are padded, and padded pixels carry no loss.
+    patch_size : int or tuple of int, default=64
+        Side of the training patches on every spatial axis, or one side per
+        spatial axis (e.g. ``(16, 64, 64)`` for ZYX), multiples of
+        ``2**depth``. Smaller images are padded, and padded pixels carry no
+        loss.
     batch_size : int, default=128
         Patches per training step.
     max_epochs : int, default=200
@@ -110,6 +113,14 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         float32); "fp32" runs in float32. "auto" picks "bf16" on CUDA devices
         and CPUs with native bfloat16 instructions (AVX512-BF16 or AMX), where
         it is much faster, and "fp32" elsewhere.
+    axes : {"YX", "ZYX", "YXC", "CYX", "ZYXC", "CZYX"}, default="YX"
+        Axes of ONE image: 2D ("YX") or 3D stacks ("ZYX"), with or without a
+        channel axis ("C", first or last). ``X`` is an array of shape
+        ``(n_images, *axes)`` or a list of such images (sizes may differ, the
+        channel count may not); ``y`` holds labels over the spatial axes only.
+        3D images get a 3D U-Net (3x3x3 convolutions, 2x2x2 pooling), blind
+        spots in 3D and rotations in the YX plane only; channels get one
+        denoised output each and their own normalisation.
     checkpoint_dir : str, Path or None, default=None
         Directory for a training checkpoint, written after every epoch. A fit
         with the same training parameters on the same data resumes from it
@@ -215,6 +226,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         tile_size=1024,
         device="auto",
         precision="auto",
+        axes="YX",
         checkpoint_dir=None,
         random_state=None,
         verbose=1,
@@ -237,6 +249,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         self.tile_size = tile_size
         self.device = device
         self.precision = precision
+        self.axes = axes
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -278,9 +291,10 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n_images, H, W) or list of 2D arrays
-            Noisy images, any real dtype; list images may differ in size.
-        y : same form as X, or None
+        X : ndarray of shape (n_images, *axes) or list of images
+            Noisy images in the layout of ``axes``, any real dtype; list
+            images may differ in size.
+        y : ndarray of shape (n_images, *spatial axes), list of such, or None
             Integer instance labels (0 = background) per image; an all-zero
             image marks an unannotated image, which still trains the
             denoiser. None trains a pure Noise2Void denoiser.
@@ -308,26 +322,36 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     def _fit(self, X, y, X_val, y_val):
         params = self.get_params()
         check_params(params)
+        axes = ImageAxes(self.axes)
         device = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, device)
-        images, _ = check_images(X)
-        labels = None if y is None else check_labels(y, images)
+        images, _ = check_images(X, axes=axes)
+        labels = None if y is None else check_labels(y, images, axes=axes)
         val_images = val_labels = None
         if X_val is not None:
-            val_images, _ = check_images(X_val, "X_val")
-            val_labels = None if y_val is None else check_labels(y_val, val_images, "y_val", "X_val")
+            val_images, _ = check_images(X_val, "X_val", axes)
+            if axes.n_channels(val_images[0]) != axes.n_channels(images[0]):
+                raise ValueError(f"X_val has {axes.n_channels(val_images[0])} channels but X "
+                                 f"has {axes.n_channels(images[0])}")
+            val_labels = (None if y_val is None
+                          else check_labels(y_val, val_images, "y_val", "X_val", axes))
         elif y_val is not None:
             raise ValueError("y_val was given without X_val; pass both, or neither")
+
+        def channels_first(group):
+            return None if group is None else [axes.to_channels_first(im) for im in group]
+
         trained = train_network(
-            with_role(params, "training"), images, labels, val_images, val_labels,
+            with_role(params, "training"), channels_first(images), labels,
+            channels_first(val_images), val_labels,
             device=device, precision=self.precision_,
             random_state=check_random_state(self.random_state),
             checkpoint_dir=self.checkpoint_dir,
             key_params=portable(with_role(params, "training")), verbose=self.verbose,
         )
         self.predictor_ = DenoiSegPredictor(
-            trained.module, mean=trained.mean, std=trained.std, tile_size=self.tile_size,
-            device=device, precision=self.precision,
+            trained.module, mean=trained.mean, std=trained.std, axes=self.axes,
+            tile_size=self.tile_size, device=device, precision=self.precision,
         )
         self.history_ = trained.history
         self.steps_per_epoch_ = trained.steps_per_epoch
@@ -339,7 +363,11 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
                     "no annotated image in the validation split; the threshold is chosen on "
                     "the annotated training images and may be optimistic",
                     ThresholdOnTrainingImagesWarning, stacklevel=3)
-            self._search_threshold(*zip(*(chosen or trained.annotated_training)))
+            all_images = [*images, *(val_images or [])]
+            all_labels = [*(labels or [None] * len(images)), *(val_labels or [])]
+            chosen = chosen or trained.annotated_training
+            self._search_threshold([all_images[i] for i in chosen],
+                                   [all_labels[i] for i in chosen])
         return self
 
     def _forget_fit(self):
@@ -387,7 +415,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n_images, H, W) or list of 2D arrays
+        X : ndarray of shape (n_images, *axes) or list of images
         y : same form as X
             Instance labels; all-zero images are skipped.
 
@@ -396,7 +424,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         self : DenoiSegEstimator
         """
         self._check_segmentation()
-        self._search_threshold(*_annotated(X, y, "the threshold needs images with objects"))
+        self._search_threshold(*_annotated(X, y, ImageAxes(self.axes),
+                                           "the threshold needs images with objects"))
         return self
 
     def decision_threshold(self):
@@ -437,7 +466,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     def _map(self, X, method, *args):
         """Apply a predictor method to ``X``; outputs take the form of ``X``."""
         predictor = self._predictor()
-        images, is_stack = check_images(X)
+        images, is_stack = check_images(X, axes=ImageAxes(self.axes))
         results = getattr(predictor, method)(images, *args)
         return np.stack(results) if is_stack else results
 
@@ -446,12 +475,13 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n_images, H, W) or list of 2D arrays
+        X : ndarray of shape (n_images, *axes) or list of images
 
         Returns
         -------
-        labels : int32 ndarray of shape (n_images, H, W) or list of 2D arrays
-            Same form as ``X``; 0 is background, objects numbered from 1.
+        labels : int32 ndarray of shape (n_images, *spatial axes) or list
+            Same form as ``X``, without a channel axis; 0 is background,
+            objects numbered from 1.
         """
         return self._map(X, "segment", self.decision_threshold())
 
@@ -460,7 +490,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        proba : float32 ndarray of shape (n_images, H, W, 3) or list of (H, W, 3)
+        proba : float32 ndarray of shape (n_images, *spatial axes, 3) or list
         """
         self._check_segmentation()
         return self._map(X, "proba")
@@ -470,8 +500,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        denoised : float32 ndarray or list of 2D arrays
-            Same form as ``X``, in the units of ``X``.
+        denoised : float32 ndarray or list
+            Same form, shape and channels as ``X``, in the units of ``X``.
         """
         return self._map(X, "denoise")
 
@@ -480,7 +510,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n_images, H, W) or list of 2D arrays
+        X : ndarray of shape (n_images, *axes) or list of images
         y : same form as X
             Instance labels; all-zero images are skipped.
 
@@ -497,7 +527,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         """
         self._check_segmentation()
         images, labels = _annotated(
-            X, y, "there is nothing to score; in cross-validation, pass "
+            X, y, ImageAxes(self.axes), "there is nothing to score; in cross-validation, pass "
             "cv=sklearn_denoiseg.model_selection.AnnotatedKFold(n_splits) so that every "
             "test fold holds annotated images")
         return average_precision(labels, self.predict(images))

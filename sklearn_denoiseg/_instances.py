@@ -12,17 +12,18 @@ in steps of 0.05)."""
 
 
 def foreground_to_instances(foreground, threshold):
-    """Connected components (4-connectivity) of ``foreground > threshold``.
+    """Connected components of ``foreground > threshold``, with face
+    connectivity (4 neighbours in 2D, 6 in 3D).
 
     Parameters
     ----------
-    foreground : ndarray of shape (H, W)
+    foreground : ndarray of shape (H, W) or (Z, Y, X)
         Foreground probability.
     threshold : float
 
     Returns
     -------
-    labels : ndarray of shape (H, W), int32
+    labels : ndarray, shape of ``foreground``, int32
         0 background, objects numbered 1, 2, ...
     """
     labels, _ = ndimage.label(foreground > threshold)

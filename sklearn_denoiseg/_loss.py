@@ -7,7 +7,6 @@ from torch.nn import functional as F
 from ._channels import ChannelLayout
 from ._targets import IGNORE
 
-LAYOUT = ChannelLayout()
 
 
 class DenoiSegLoss(nn.Module):
@@ -26,17 +25,22 @@ class DenoiSegLoss(nn.Module):
         Weight of the denoising term, in [0, 1].
     class_weights : sequence of 3 floats, default=(1.0, 1.0, 5.0)
         Weights of background, foreground and border pixels.
+    n_channels : int, default=1
+        Channels of the images; the denoising term averages over the blind
+        spots of all channels.
 
     Notes
     -----
-    The target is a dict with ``"original"`` (B, H, W) float, the input before
-    masking; ``"n2v_mask"`` (B, H, W) bool, the blind-spot pixels; and
-    ``"classes"`` (B, H, W) int, the class per pixel or -1 for no target.
+    The target is a dict with ``"original"`` (B, C, *spatial) float, the input
+    before masking; ``"n2v_mask"`` (B, C, *spatial) bool, the blind-spot
+    pixels; and ``"classes"`` (B, *spatial) int, the class per pixel or -1 for
+    no target.
     """
 
-    def __init__(self, alpha=0.5, class_weights=(1.0, 1.0, 5.0)):
+    def __init__(self, alpha=0.5, class_weights=(1.0, 1.0, 5.0), n_channels=1):
         super().__init__()
         self.alpha = alpha
+        self.layout = ChannelLayout(n_channels)
         self.register_buffer(
             "class_weights", torch.as_tensor(class_weights, dtype=torch.float32)
         )
@@ -50,11 +54,15 @@ class DenoiSegLoss(nn.Module):
         """
         y_pred = y_pred.float()
         mask = y_true["n2v_mask"].to(y_pred.dtype)
-        squared_error = (y_pred[:, LAYOUT.denoised.start] - y_true["original"]) ** 2
+        denoised, original = y_pred[:, self.layout.denoised], y_true["original"]
+        if denoised.shape != original.shape:
+            raise ValueError(f"target 'original' has shape {tuple(original.shape)}, but the "
+                             f"denoised output has shape {tuple(denoised.shape)}")
+        squared_error = (denoised - original) ** 2
         n2v_loss = (squared_error * mask).sum() / mask.sum().clamp_min(1.0)
         classes = y_true["classes"].long()
         seg_loss = F.cross_entropy(
-            y_pred[:, LAYOUT.classes],
+            y_pred[:, self.layout.classes],
             classes,
             weight=self.class_weights,
             ignore_index=IGNORE,

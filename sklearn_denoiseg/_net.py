@@ -7,6 +7,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
+from ._unet import memory_format
 from .exceptions import TrainingDivergedError
 
 LOSS_TERMS = ("n2v_loss", "seg_loss")
@@ -43,7 +44,7 @@ class DenoiSegNet(NeuralNet):
     def initialize_module(self):
         super().initialize_module()
         if self.channels_last:
-            self.module_.to(memory_format=torch.channels_last)
+            self.module_.to(memory_format=memory_format(self.module_.n_dims))
         return self
 
     def _to_device(self, value):
@@ -55,7 +56,7 @@ class DenoiSegNet(NeuralNet):
     def _forward(self, x):
         x = self._to_device(x)
         if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=memory_format(x.ndim - 2))
         device_type = torch.device(self.device).type
         with torch.autocast(
             device_type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None

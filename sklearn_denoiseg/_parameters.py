@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from ._axes import ImageAxes
 from ._hardware import PRECISIONS
 from ._tiling import check_tile_size
 from ._validation import check_scalar
@@ -33,6 +34,7 @@ ROLES = {
     "label_fraction": "training",
     "validation_fraction": "training",
     "precision": "training",
+    "axes": "training",
     "random_state": "training",
     "threshold": "prediction",
     "tile_size": "prediction",
@@ -69,10 +71,8 @@ def check_params(params):
     check_scalar(p["n_filters"], "n_filters", kind=Integral, low=1)
     if not isinstance(p["batch_norm"], (bool, np.bool_)):
         raise TypeError(f"batch_norm must be True or False; got {p['batch_norm']!r}")
-    check_scalar(p["patch_size"], "patch_size", kind=Integral, low=1)
-    if p["patch_size"] % 2 ** p["depth"]:
-        raise ValueError(f"patch_size must be a multiple of 2**depth = {2 ** p['depth']}; "
-                         f"got {p['patch_size']}")
+    axes = ImageAxes(p["axes"])
+    check_patch_size(p["patch_size"], axes.n_spatial, p["depth"])
     check_scalar(p["batch_size"], "batch_size", kind=Integral, low=1)
     check_scalar(p["max_epochs"], "max_epochs", kind=Integral, low=1)
     check_scalar(p["steps_per_epoch"], "steps_per_epoch", kind=Integral, low=1, allow=(None,))
@@ -97,6 +97,21 @@ def check_params(params):
     if p["checkpoint_dir"] is not None and not isinstance(p["checkpoint_dir"],
                                                           (str, os.PathLike)):
         raise TypeError(f"checkpoint_dir must be a path or None; got {p['checkpoint_dir']!r}")
+
+
+def check_patch_size(patch_size, n_spatial, depth):
+    """``patch_size``: an int, or one int per spatial axis, multiples of
+    ``2**depth``."""
+    sides = (patch_size,) if isinstance(patch_size, numbers.Integral) else patch_size
+    if isinstance(patch_size, (str, bytes)) or not isinstance(sides, (tuple, list)) or len(
+            sides) not in (1, n_spatial) or not all(
+            isinstance(side, numbers.Integral) and not isinstance(side, bool) and side >= 1
+            for side in sides):
+        raise ValueError(f"patch_size must be a positive integer or a tuple of {n_spatial} "
+                         f"positive integers (one per spatial axis); got {patch_size!r}")
+    if any(side % 2**depth for side in sides):
+        raise ValueError(f"patch_size must be a multiple of 2**depth = {2**depth} on every "
+                         f"axis; got {patch_size!r}")
 
 
 def check_threshold(threshold):

@@ -8,21 +8,31 @@ from ._masking import n2v_mask
 from ._targets import IGNORE
 
 
+def patch_shape(patch_size, n_dims):
+    """``patch_size`` (an int, or one int per spatial axis) as a tuple."""
+    if isinstance(patch_size, (int, np.integer)):
+        return (int(patch_size),) * n_dims
+    return tuple(patch_size)
+
+
 class PatchSampler:
     """Draws batches of augmented, masked patches from a set of images.
 
-    Images smaller than the patch are padded at the bottom and right with 0
-    (the mean, after normalisation); padded pixels are never masked and carry
-    no segmentation target.
+    Images smaller than the patch are padded at the end of each spatial axis
+    with 0 (the mean, after normalisation); padded pixels are never masked
+    and carry no segmentation target. Blind spots are drawn for every channel
+    independently: the other channels at a blind spot then show the signal
+    there, but not the noise of the masked channel (the noise of different
+    channels is independent), as in the Noise2Void implementation.
 
     Parameters
     ----------
-    images : list of ndarray (H, W), float32
-        Normalised images.
-    classes : list of (ndarray (H, W), int8) or None
+    images : list of ndarray (C, *spatial), float32
+        Normalised images, channels first, 2D or 3D.
+    classes : list of (ndarray (*spatial), int8) or None
         Segmentation classes per image, None for unannotated images.
-    patch_size : int
-        Side of the square patches.
+    patch_size : int or tuple of int
+        Patch side on every spatial axis, or per axis.
     batch_size : int
         Patches per batch.
     label_fraction : float or None
@@ -36,12 +46,12 @@ class PatchSampler:
     def __init__(
         self, images, classes, *, patch_size, batch_size, label_fraction, perc_pix, radius
     ):
-        self.patch_size = patch_size
+        self.patch_size = patch_shape(patch_size, images[0].ndim - 1)
         self.batch_size = batch_size
         self.perc_pix = perc_pix
         self.radius = radius
-        self.shapes = np.array([image.shape for image in images])
-        self.images = [self._pad(image, 0.0) for image in images]
+        self.shapes = np.array([image.shape[1:] for image in images])
+        self.images = [self._pad(image, 0.0, channels=True) for image in images]
         self.classes = [None if c is None else self._pad(c, IGNORE) for c in classes]
         annotated = np.array([c is not None for c in classes])
         area = self.shapes.prod(axis=1).astype(np.float64)
@@ -52,20 +62,26 @@ class PatchSampler:
         else:
             self.n_annotated = 0
             self.other_p = area / area.sum()
+        # quarter turns need patches as wide as high
+        self.transforms = 8 if self.patch_size[-1] == self.patch_size[-2] else 4
 
-    def _pad(self, array, value):
-        pad = [(0, max(0, self.patch_size - side)) for side in array.shape]
-        return np.pad(array, pad, constant_values=value) if any(p for _, p in pad) else array
+    def _pad(self, array, value, channels=False):
+        spatial = array.shape[1:] if channels else array.shape
+        pad = [(0, max(0, size - side)) for size, side in zip(self.patch_size, spatial)]
+        if not any(p for _, p in pad):
+            return array
+        return np.pad(array, ([(0, 0)] if channels else []) + pad, constant_values=value)
 
     def sample(self, rng, augment=True):
         """One batch.
 
         Returns
         -------
-        x : ndarray of shape (B, 1, P, P), float32
+        x : ndarray of shape (B, C, *patch), float32
             Masked input patches.
         target : dict of ndarrays
-            ``original``, ``n2v_mask`` and ``classes``, see
+            ``original`` (B, C, *patch), ``n2v_mask`` (B, C, *patch) and
+            ``classes`` (B, *patch), see
             :class:`~sklearn_denoiseg._loss.DenoiSegLoss`.
         """
         n_other = self.batch_size - self.n_annotated
@@ -75,41 +91,50 @@ class PatchSampler:
                 len(self.images), size=self.n_annotated, p=self.annotated_p
             )
             which = np.concatenate([annotated, which])
-        size = self.patch_size
-        padded = np.array([self.images[i].shape for i in which])
-        top = rng.integers(0, padded[:, 0] - size + 1)
-        left = rng.integers(0, padded[:, 1] - size + 1)
-        original = np.stack(
-            [self.images[i][t : t + size, l : l + size] for i, t, l in zip(which, top, left)]
-        )
-        classes = np.stack(
-            [
-                np.full((size, size), IGNORE, np.int8)
-                if self.classes[i] is None
-                else self.classes[i][t : t + size, l : l + size]
-                for i, t, l in zip(which, top, left)
-            ]
-        )
-        valid = np.minimum(self.shapes[which] - np.stack([top, left], axis=1), size)
+        padded = np.array([self.images[i].shape[1:] for i in which])
+        starts = np.stack([rng.integers(0, padded[:, axis] - size + 1)
+                           for axis, size in enumerate(self.patch_size)], axis=1)
+
+        def window(corner):
+            return tuple(slice(c, c + size) for c, size in zip(corner, self.patch_size))
+
+        original = np.stack([self.images[i][(slice(None), *window(corner))]
+                             for i, corner in zip(which, starts)])
+        classes = np.stack([
+            np.full(self.patch_size, IGNORE, np.int8) if self.classes[i] is None
+            else self.classes[i][window(corner)]
+            for i, corner in zip(which, starts)
+        ])
+        valid = np.minimum(self.shapes[which] - starts, self.patch_size)
+        n, n_channels = original.shape[:2]
+        # every channel gets its own blind spots
         masked, mask = n2v_mask(
-            original, perc_pix=self.perc_pix, radius=self.radius, rng=rng, valid_shapes=valid
+            original.reshape(n * n_channels, *self.patch_size), perc_pix=self.perc_pix,
+            radius=self.radius, rng=rng, valid_shapes=np.repeat(valid, n_channels, axis=0),
         )
-        stacked = [masked, original, mask, classes]
+        stacked = [masked.reshape(original.shape), original, mask.reshape(original.shape),
+                   classes]
         if augment:
-            stacked = _dihedral(stacked, rng.integers(0, 8, size=len(which)))
+            if self.transforms == 8:
+                transforms = rng.integers(0, 8, size=len(which))
+            else:  # the identity, a half turn, and both flipped: the shape stays
+                transforms = 2 * rng.integers(0, 4, size=len(which))
+            stacked = _dihedral(stacked, transforms)
         masked, original, mask, classes = stacked
         target = {"original": original, "n2v_mask": mask, "classes": classes}
-        return masked[:, None], target
+        return masked, target
 
 
 def _dihedral(arrays, transforms):
-    """Apply one of the 8 rotations/flips per patch to each array of a batch."""
+    """Apply one of the 8 rotations/flips in the YX plane (the last two axes)
+    per patch to each array of a batch; transforms 0-3 rotate by 90 degrees
+    k times, 4-7 also flip X. Z is never moved."""
     out = [np.empty_like(a) for a in arrays]
     for transform in np.unique(transforms):
         rows = transforms == transform
         for source, target in zip(arrays, out):
-            moved = np.rot90(source[rows], k=transform % 4, axes=(1, 2))
-            target[rows] = moved[:, :, ::-1] if transform >= 4 else moved
+            moved = np.rot90(source[rows], k=transform % 4, axes=(-2, -1))
+            target[rows] = moved[..., ::-1] if transform >= 4 else moved
     return out
 
 

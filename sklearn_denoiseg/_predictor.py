@@ -7,12 +7,13 @@ import numpy as np
 import torch
 
 from . import _persistence
+from ._axes import ImageAxes
 from ._channels import ChannelLayout
 from ._hardware import resolve_device, resolve_precision
 from ._instances import foreground_to_instances
 from ._normalization import denormalize, normalize
 from ._tiling import check_tile_size, context_margin, predict_tiled
-from ._unet import UNet
+from ._unet import UNet, memory_format
 from ._validation import check_images
 
 
@@ -29,9 +30,9 @@ class Outputs(NamedTuple):
 
     Attributes
     ----------
-    denoised : ndarray of shape (H, W), float32
-        Denoised image in the units of the input.
-    proba : ndarray of shape (H, W, 3), float32
+    denoised : ndarray, float32
+        Denoised image in the units and the layout of the input.
+    proba : ndarray of shape (*spatial, 3), float32
         Probabilities of background, foreground and border.
     """
 
@@ -59,8 +60,11 @@ class DenoiSegPredictor:
     ----------
     module : UNet
         The trained network (``sklearn_denoiseg._unet.UNet``).
-    mean, std : float
-        Normalisation statistics of the training images.
+    mean, std : float or sequence of float
+        Normalisation statistics of the training images, one per channel.
+    axes : str, default="YX"
+        Axes of one image (see :class:`~sklearn_denoiseg.DenoiSegEstimator`);
+        they must match the network's spatial axes and channels.
     tile_size : int, default=1024
         Largest image side predicted in one pass; larger images are tiled
         with the same result.
@@ -90,19 +94,26 @@ class DenoiSegPredictor:
     ((20, 30), (20, 30, 3))
     """
 
-    def __init__(self, module, *, mean, std, tile_size=1024, device="auto", precision="auto"):
+    def __init__(self, module, *, mean, std, axes="YX", tile_size=1024, device="auto",
+                 precision="auto"):
         self.module = module
-        self.mean = float(mean)
-        self.std = float(std)
+        self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+        self.std = np.atleast_1d(np.asarray(std, dtype=np.float64))
+        self.axes = ImageAxes(axes)
         self.tile_size = tile_size
-        self.layout = ChannelLayout()
+        n_channels = module.architecture["in_channels"]
+        if self.axes.n_spatial != module.n_dims or len(self.mean) != n_channels:
+            raise ValueError(
+                f"axes={axes!r} and {len(self.mean)} normalisation channel(s) do not fit a "
+                f"{module.n_dims}D network for {n_channels} channel(s)")
+        self.layout = ChannelLayout(n_channels)
         self._place(device, precision)
 
     def _place(self, device, precision):
         self.device = resolve_device(device, fallback="cpu")
         self.precision = precision
         self._autocast = resolve_precision(precision, self.device) == "bf16"
-        self.module.to(self.device, memory_format=torch.channels_last).eval()
+        self.module.to(self.device, memory_format=memory_format(self.module.n_dims)).eval()
 
     @property
     def depth(self):
@@ -115,10 +126,10 @@ class DenoiSegPredictor:
     # ------------------------------------------------------------- forward
 
     def _forward(self, batch):
-        """Outputs of a normalised batch (B, H, W): (B, n_outputs, H, W) float32
-        with class probabilities."""
-        x = torch.from_numpy(np.ascontiguousarray(batch)[:, None]).to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last)
+        """Outputs of a normalised batch (B, C, *spatial): (B, n_outputs,
+        *spatial) float32 with class probabilities."""
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+        x = x.contiguous(memory_format=memory_format(self.module.n_dims))
         device_type = torch.device(self.device).type
         with torch.inference_mode(), torch.autocast(
             device_type, dtype=torch.bfloat16, enabled=self._autocast
@@ -129,14 +140,15 @@ class DenoiSegPredictor:
         return out.cpu().numpy()
 
     def _outputs(self, images, channels):
-        """Kept output channels of every image, (n_kept, H, W) float32 each."""
+        """Kept output channels of every image, (n_kept, *spatial) float32 each."""
         check_tile_size(self.tile_size, self.depth)
         grid = 2**self.depth
         tile_size = self.tile_size - self.tile_size % grid
         on_cpu = torch.device(self.device).type == "cpu"
         return predict_tiled(
             self._forward,
-            [normalize(image, self.mean, self.std) for image in images],
+            [normalize(self.axes.to_channels_first(image), self.mean, self.std)
+             for image in images],
             multiple=grid,
             tile_size=tile_size,
             margin=self.margin,
@@ -145,7 +157,11 @@ class DenoiSegPredictor:
         )
 
     def _checked(self, images):
-        return check_images(images, "images")[0]
+        return check_images(images, "images", self.axes)[0]
+
+    def _denoised(self, out):
+        """Denoised channels of an output, in input units and layout."""
+        return self.axes.from_channels_first(denormalize(out, self.mean, self.std))
 
     # ------------------------------------------------------------ outputs
 
@@ -155,7 +171,7 @@ class DenoiSegPredictor:
 
         Parameters
         ----------
-        images : ndarray of shape (n, H, W) or list of 2D arrays
+        images : ndarray of shape (n, *image_axes) or list of images
 
         Returns
         -------
@@ -163,28 +179,26 @@ class DenoiSegPredictor:
         """
         outputs = self._outputs(self._checked(images), slice(None))
         layout = self.layout
-        return [
-            Outputs(denormalize(out[layout.denoised][0], self.mean, self.std),
-                    np.moveaxis(out[layout.classes], 0, -1))
-            for out in outputs
-        ]
+        return [Outputs(self._denoised(out[layout.denoised]),
+                        np.moveaxis(out[layout.classes], 0, -1)) for out in outputs]
 
     def denoise(self, images):
         """Denoised images in the units of the input.
 
         Returns
         -------
-        list of ndarray (H, W), float32
+        list of ndarray, float32
+            Each in the layout of its input.
         """
         outputs = self._outputs(self._checked(images), self.layout.denoised)
-        return [denormalize(out[0], self.mean, self.std) for out in outputs]
+        return [self._denoised(out) for out in outputs]
 
     def proba(self, images):
         """Class probabilities [background, foreground, border] per pixel.
 
         Returns
         -------
-        list of ndarray (H, W, 3), float32
+        list of ndarray (*spatial, 3), float32
         """
         outputs = self._outputs(self._checked(images), self.layout.classes)
         return [np.moveaxis(out, 0, -1) for out in outputs]
@@ -194,19 +208,19 @@ class DenoiSegPredictor:
 
         Returns
         -------
-        list of ndarray (H, W), float32
+        list of ndarray (*spatial), float32
         """
         index = self.layout.foreground
         outputs = self._outputs(self._checked(images), slice(index, index + 1))
         return [out[0] for out in outputs]
 
     def segment(self, images, threshold):
-        """Instance labels: connected components (4-connectivity) of the
-        foreground probability above ``threshold``.
+        """Instance labels: connected components (face connectivity: 4 in 2D,
+        6 in 3D) of the foreground probability above ``threshold``.
 
         Returns
         -------
-        list of ndarray (H, W), int32
+        list of ndarray (*spatial), int32
         """
         return [foreground_to_instances(fg, threshold) for fg in self.foreground(images)]
 
@@ -214,9 +228,9 @@ class DenoiSegPredictor:
 
     def metadata(self):
         """Everything but the weights, as plain values."""
-        return {"architecture": self.module.architecture, "mean": self.mean, "std": self.std,
-                "tile_size": self.tile_size, "precision": self.precision,
-                "device": self.device}
+        return {"architecture": self.module.architecture, "mean": self.mean.tolist(),
+                "std": self.std.tolist(), "axes": self.axes.axes, "tile_size": self.tile_size,
+                "precision": self.precision, "device": self.device}
 
     def weights(self):
         """The network's weights, on the CPU."""
@@ -230,8 +244,8 @@ class DenoiSegPredictor:
         module = UNet(**settings["architecture"])
         module.load_state_dict(weights)
         return cls(module, mean=settings["mean"], std=settings["std"],
-                   tile_size=settings["tile_size"], device=settings["device"],
-                   precision=settings["precision"])
+                   axes=settings.get("axes", "YX"), tile_size=settings["tile_size"],
+                   device=settings["device"], precision=settings["precision"])
 
     def save(self, path):
         """Write the predictor to a model file that loads without unpickling.

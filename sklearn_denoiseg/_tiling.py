@@ -22,9 +22,10 @@ def _round_up(value, multiple):
     return multiple * math.ceil(value / multiple)
 
 
-def pad_to_multiple(image, multiple):
-    """Reflect-pad a 2D image at the bottom and right so that both sides are
-    multiples of ``multiple``.
+def pad_to_multiple(image, multiple, n_leading=0):
+    """Reflect-pad an image at the end of each axis so that every side is a
+    multiple of ``multiple``; the first ``n_leading`` axes (channels) are
+    left alone.
 
     Padding only at the end keeps the network's pooling grid anchored at the
     image origin, so any crop of an image that starts on that grid (a tile, a
@@ -35,11 +36,12 @@ def pad_to_multiple(image, multiple):
     padded : ndarray
     crop : tuple of slice
         Slices that cut the original region out of ``padded`` (or out of any
-        output computed on it).
+        output computed on it), for every axis after the leading ones.
     """
-    pads = [(0, _round_up(side, multiple) - side) for side in image.shape]
+    spatial = image.shape[n_leading:]
+    pads = [(0, 0)] * n_leading + [(0, _round_up(side, multiple) - side) for side in spatial]
     padded = np.pad(image, pads, mode="reflect") if any(p for _, p in pads) else image
-    crop = tuple(slice(0, side) for side in image.shape)
+    crop = tuple(slice(0, side) for side in spatial)
     return padded, crop
 
 
@@ -119,9 +121,10 @@ def predict_tiled(forward, images, *, multiple, tile_size, margin, channels=slic
     Parameters
     ----------
     forward : callable
-        Maps a float32 batch ``(B, H, W)``, sides multiples of ``multiple``,
-        to an array of shape ``(B, n_outputs, H, W)``.
-    images : sequence of ndarray (H, W)
+        Maps a float32 batch ``(B, C, *spatial)``, sides multiples of
+        ``multiple``, to an array of shape ``(B, n_outputs, *spatial)``.
+    images : sequence of ndarray (C, *spatial)
+        Channels first, 2D or 3D.
     multiple : int
         The network's down-sampling factor ``2**depth``.
     tile_size : int
@@ -137,27 +140,27 @@ def predict_tiled(forward, images, *, multiple, tile_size, margin, channels=slic
 
     Returns
     -------
-    list of ndarray of shape (n_kept, H, W), float32
+    list of ndarray of shape (n_kept, *spatial), float32
     """
     max_pixels = max_pixels or tile_size ** 2
     padded, crops, outputs = [], [], [None] * len(images)
     by_shape = {}
     for index, image in enumerate(images):
-        image, crop = pad_to_multiple(image, multiple)
+        image, crop = pad_to_multiple(image, multiple, n_leading=1)
         padded.append(image)
         crops.append(crop)
-        for window, core_in_window, core in tile_windows(image.shape, tile_size, margin):
+        for window, core_in_window, core in tile_windows(image.shape[1:], tile_size, margin):
             shape = tuple(s.stop - s.start for s in window)
             by_shape.setdefault(shape, []).append((index, window, core_in_window, core))
     for shape, jobs in by_shape.items():
         per_call = max(1, max_pixels // math.prod(shape))
         for start in range(0, len(jobs), per_call):
             batch = jobs[start:start + per_call]
-            results = forward(np.stack([padded[index][window]
+            results = forward(np.stack([padded[index][(slice(None), *window)]
                                         for index, window, _, _ in batch]))[:, channels]
             for (index, _, core_in_window, core), result in zip(batch, results):
                 if outputs[index] is None:
-                    outputs[index] = np.empty((result.shape[0], *padded[index].shape),
+                    outputs[index] = np.empty((result.shape[0], *padded[index].shape[1:]),
                                               dtype=np.float32)
                 outputs[index][(slice(None), *core)] = result[(slice(None), *core_in_window)]
     return [output[(slice(None), *crop)] for output, crop in zip(outputs, crops)]

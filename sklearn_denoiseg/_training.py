@@ -22,7 +22,7 @@ from ._checkpoint import Checkpoint, fingerprint, restore
 from ._loss import DenoiSegLoss
 from ._net import LOSS_TERMS, DenoiSegNet, RestoreBestWeights
 from ._normalization import fit_normalization, normalize
-from ._patches import BatchSeeds, FixedBatches, PatchSampler, RandomBatches
+from ._patches import BatchSeeds, FixedBatches, PatchSampler, RandomBatches, patch_shape
 from ._split import split_images
 from ._targets import labels_to_classes
 from ._unet import UNet
@@ -45,20 +45,21 @@ class TrainedNetwork:
         The network with the weights of the best epoch.
     history : skorch.History
     steps_per_epoch : int
-    mean, std : float
-        Normalisation statistics of the training images.
-    validation : list of (image, labels)
+    mean, std : ndarray of shape (C,)
+        Normalisation statistics of the training images, per channel.
+    validation : list of int
         Annotated images to tune the threshold on: the validation images
-        given or held out; empty when none is annotated.
-    annotated_training : list of (image, labels)
-        The annotated training images.
+        given or held out; empty when none is annotated. Indices into the
+        training images followed by the validation images.
+    annotated_training : list of int
+        The annotated training images, indices as above.
     """
 
     module: UNet
     history: History
     steps_per_epoch: int
-    mean: float
-    std: float
+    mean: np.ndarray
+    std: np.ndarray
     validation: list
     annotated_training: list
 
@@ -120,8 +121,10 @@ class TrainingProgress(Callback):
 
 def auto_steps(images, patch_size, batch_size):
     """The paper's steps per epoch: ``max(100, min(P / batch_size, 400))``
-    with ``P`` the augmented non-overlapping patches of the images."""
-    patches = sum(max(1, image.shape[0] // patch_size) * max(1, image.shape[1] // patch_size)
+    with ``P`` the augmented non-overlapping patches of the images
+    (channels first)."""
+    patch = patch_shape(patch_size, images[0].ndim - 1)
+    patches = sum(math.prod(max(1, side // size) for side, size in zip(image.shape[1:], patch))
                   for image in images)
     return max(100, min(AUGMENTATIONS * patches // batch_size, 400))
 
@@ -130,12 +133,6 @@ def _classes(labels, n_images):
     if labels is None:
         return [None] * n_images
     return [labels_to_classes(label) if np.any(label) else None for label in labels]
-
-
-def _annotated_pairs(images, labels):
-    if labels is None:
-        return []
-    return [(image, label) for image, label in zip(images, labels) if np.any(label)]
 
 
 def _open_checkpoint(checkpoint_dir, key_params, data):
@@ -164,8 +161,8 @@ def _warn_if_interrupted(history, max_epochs):
                   f"the model keeps {kept}", FitInterruptedWarning, stacklevel=5)
 
 
-def _build_net(config, *, steps, valid_batches, seed, device, precision, verbose,
-               checkpointer=None, progress_steps=0):
+def _build_net(config, *, n_dims, n_channels, steps, valid_batches, seed, device, precision,
+               verbose, checkpointer=None, progress_steps=0):
     has_valid = valid_batches is not None
     monitor = "valid_loss" if has_valid else "train_loss"
     callbacks = [(f"train_{term}", PassthroughScoring(f"train_{term}", on_train=True))
@@ -188,9 +185,12 @@ def _build_net(config, *, steps, valid_batches, seed, device, precision, verbose
         module__depth=config["depth"],
         module__n_filters=config["n_filters"],
         module__batch_norm=bool(config["batch_norm"]),
+        module__n_dims=n_dims,
+        module__in_channels=n_channels,
         criterion=DenoiSegLoss,
         criterion__alpha=float(config["alpha"]),
         criterion__class_weights=tuple(float(w) for w in config["class_weights"]),
+        criterion__n_channels=n_channels,
         optimizer=torch.optim.Adam,
         lr=config["lr"],
         max_epochs=config["max_epochs"],
@@ -219,8 +219,9 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
     ----------
     config : dict
         The estimator's training parameters (``alpha``, ``depth``, ...).
-    images : list of ndarray (H, W)
-    labels : list of ndarray (H, W) or None
+    images : list of ndarray (C, *spatial)
+        Images, channels first, 2D or 3D.
+    labels : list of ndarray (*spatial) or None
         All-zero label images mark unannotated images.
     val_images, val_labels : list or None
         A separate validation set; None holds out
@@ -259,8 +260,8 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
         n = len(images)
         all_images = [*images, *val_images]
         all_labels = None if labels is None and val_labels is None else [
-            *(labels or [np.zeros_like(i) for i in images]),
-            *(val_labels or [np.zeros_like(i) for i in val_images])]
+            *(labels or [np.zeros(i.shape[1:], np.int32) for i in images]),
+            *(val_labels or [np.zeros(i.shape[1:], np.int32) for i in val_images])]
         classes = _classes(all_labels, len(all_images))
         annotated = np.array([c is not None for c in classes])
         train, valid = np.arange(n), np.arange(n, len(all_images))
@@ -280,9 +281,9 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
     # without annotated validation images the validation loss of a
     # segmentation-only model is always zero: monitor the training loss
     if len(valid) and (config["alpha"] > 0 or annotated[valid].any()):
-        patch = config["patch_size"]
-        valid_patches = sum(math.ceil(all_images[i].shape[0] / patch)
-                            * math.ceil(all_images[i].shape[1] / patch) for i in valid)
+        patch = patch_shape(config["patch_size"], images[0].ndim - 1)
+        valid_patches = sum(math.prod(math.ceil(side / size) for side, size
+                                      in zip(all_images[i].shape[1:], patch)) for i in valid)
         # about one pass over the validation images, but never more than a
         # quarter of the training steps of an epoch
         n_valid = min(math.ceil(valid_patches / config["batch_size"]), max(1, steps // 4))
@@ -295,7 +296,8 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
         checkpointer = Checkpoint(checkpoint, metadata, resume[1] if resume else None)
     done = 0 if resume is None else len(resume[0]["history"])
     epochs = config["max_epochs"] - done
-    net = _build_net(config, steps=steps, valid_batches=valid_batches, seed=seeds[2],
+    net = _build_net(config, n_dims=images[0].ndim - 1, n_channels=images[0].shape[0],
+                     steps=steps, valid_batches=valid_batches, seed=seeds[2],
                      device=device, precision=precision, verbose=verbose,
                      checkpointer=checkpointer, progress_steps=epochs * steps if chatty else 0)
     with torch.random.fork_rng(devices=[]):
@@ -306,8 +308,9 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
         if chatty:
             print(f"resuming from {checkpoint} after epoch {done}")
     if chatty and epochs > 0:
+        patch = "x".join(map(str, patch_shape(config["patch_size"], images[0].ndim - 1)))
         print(f"training {epochs} epochs x {steps} steps x {config['batch_size']} patches of "
-              f"{config['patch_size']}x{config['patch_size']} on {device} ({precision}); "
+              f"{patch} on {device} ({precision}); "
               f"{len(train)} training and {len(valid)} validation images", flush=True)
     # partial_fit, unlike fit, keeps the seeded initialisation; it returns
     # normally after a KeyboardInterrupt, with the best weights restored
@@ -315,9 +318,9 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
         net.partial_fit(RandomBatches(sampler(train), steps), None, epochs=epochs)
     _warn_if_interrupted(net.history, config["max_epochs"])
 
-    def pairs(indices):
-        return _annotated_pairs([all_images[i] for i in indices],
-                                None if all_labels is None else [all_labels[i] for i in indices])
+    def annotated_among(indices):
+        return [int(i) for i in indices if annotated[i]]
 
     return TrainedNetwork(net.module_, net.history, steps, mean, std,
-                          validation=pairs(valid), annotated_training=pairs(train))
+                          validation=annotated_among(valid),
+                          annotated_training=annotated_among(train))

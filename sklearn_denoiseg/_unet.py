@@ -6,30 +6,44 @@ from torch import nn
 from ._channels import ChannelLayout
 
 
-def _conv_block(in_channels, out_channels, batch_norm):
-    layers = [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)]
+LAYERS = {
+    2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d),
+    3: (nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d),
+}
+"""Convolution, batch normalisation and pooling per number of spatial axes."""
+
+
+def memory_format(n_dims):
+    """The channels-last memory format of tensors with ``n_dims`` spatial axes."""
+    return torch.channels_last if n_dims == 2 else torch.channels_last_3d
+
+
+def _conv_block(in_channels, out_channels, batch_norm, n_dims):
+    conv, norm, _ = LAYERS[n_dims]
+    layers = [conv(in_channels, out_channels, kernel_size=3, padding=1)]
     if batch_norm:
-        layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(norm(out_channels))
     layers.append(nn.ReLU(inplace=True))
     return layers
 
 
-def _double_conv(in_channels, mid_channels, out_channels, batch_norm):
+def _double_conv(in_channels, mid_channels, out_channels, batch_norm, n_dims):
     return nn.Sequential(
-        *_conv_block(in_channels, mid_channels, batch_norm),
-        *_conv_block(mid_channels, out_channels, batch_norm),
+        *_conv_block(in_channels, mid_channels, batch_norm, n_dims),
+        *_conv_block(mid_channels, out_channels, batch_norm, n_dims),
     )
 
 
 class UNet(nn.Module):
-    """U-Net of the DenoiSeg paper for one-channel 2D images.
+    """U-Net of the DenoiSeg paper, for 2D or 3D images with any channels.
 
     Level ``l`` of the encoder has ``n_filters * 2**l`` filters; the bottleneck
     has ``n_filters * 2**depth`` then ``n_filters * 2**(depth - 1)``; decoder
     level ``l`` has ``n_filters * 2**l`` then ``n_filters * 2**max(0, l - 1)``.
-    Each convolution is 3x3, followed by batch normalisation (optional) and a
-    ReLU; down-sampling is 2x2 max pooling and up-sampling nearest neighbour
-    followed by concatenation with the skip connection. A linear 1x1
+    Each convolution is 3x3 (3x3x3 in 3D), followed by batch normalisation
+    (optional) and a ReLU; down-sampling is 2x2 (2x2x2) max pooling and
+    up-sampling nearest neighbour followed by concatenation with the skip
+    connection. A linear 1x1
     convolution maps to the outputs of :class:`ChannelLayout`: the denoised
     image and three class logits.
 
@@ -42,6 +56,11 @@ class UNet(nn.Module):
         Filters of the first level.
     batch_norm : bool, default=True
         Whether to normalise after each convolution.
+    n_dims : {2, 3}, default=2
+        Spatial axes of the images.
+    in_channels : int, default=1
+        Channels of the images; the network outputs one denoised channel per
+        input channel, then the three class logits.
 
     Examples
     --------
@@ -51,22 +70,24 @@ class UNet(nn.Module):
     torch.Size([1, 4, 32, 32])
     """
 
-    def __init__(self, depth=4, n_filters=32, batch_norm=True):
+    def __init__(self, depth=4, n_filters=32, batch_norm=True, n_dims=2, in_channels=1):
         super().__init__()
         self.depth = depth
+        self.n_dims = n_dims
         # the arguments that rebuild this network, to load its weights elsewhere
-        self.architecture = {"depth": depth, "n_filters": n_filters, "batch_norm": batch_norm}
+        self.architecture = {"depth": depth, "n_filters": n_filters, "batch_norm": batch_norm,
+                             "n_dims": n_dims, "in_channels": in_channels}
         widths = [n_filters * 2**level for level in range(depth + 1)]
         self.encoder = nn.ModuleList()
-        in_channels = 1
+        channels = in_channels
         for level in range(depth):
             self.encoder.append(
-                _double_conv(in_channels, widths[level], widths[level], batch_norm)
+                _double_conv(channels, widths[level], widths[level], batch_norm, n_dims)
             )
-            in_channels = widths[level]
-        self.pool = nn.MaxPool2d(2)
+            channels = widths[level]
+        self.pool = LAYERS[n_dims][2](2)
         self.bottleneck = _double_conv(
-            in_channels, widths[depth], widths[depth - 1], batch_norm
+            channels, widths[depth], widths[depth - 1], batch_norm, n_dims
         )
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.decoder = nn.ModuleList()
@@ -77,9 +98,11 @@ class UNet(nn.Module):
                     widths[level],
                     widths[max(0, level - 1)],
                     batch_norm,
+                    n_dims,
                 )
             )
-        self.head = nn.Conv2d(widths[0], ChannelLayout().n_outputs, kernel_size=1)
+        self.head = LAYERS[n_dims][0](widths[0], ChannelLayout(in_channels).n_outputs,
+                                      kernel_size=1)
 
     def forward(self, x):
         skips = []

@@ -7,15 +7,19 @@ import numbers
 
 import numpy as np
 
+from ._axes import ImageAxes
 
-def check_images(X, name="X"):
-    """Validate a stack or a list of 2D images.
+
+def check_images(X, name="X", axes=ImageAxes()):
+    """Validate a stack or a list of images with the given axes.
 
     Parameters
     ----------
-    X : ndarray of shape (n, H, W) or sequence of 2D array-likes
+    X : ndarray of shape (n, *image_axes) or sequence of array-likes
     name : str
         Argument name used in error messages.
+    axes : ImageAxes, default=ImageAxes("YX")
+        Axes of one image.
 
     Returns
     -------
@@ -24,19 +28,21 @@ def check_images(X, name="X"):
     is_stack : bool
         Whether ``X`` was an ndarray, so outputs can take the same form.
     """
+    implied = axes.describe()
     if isinstance(X, np.ndarray):
-        if X.ndim != 3:
+        if X.ndim != len(axes.axes) + 1:
             raise ValueError(
-                f"{name} must be an array of shape (n_images, height, width) or a list of "
-                f"2D images; got an array with {X.ndim} dimension(s), shape {X.shape}"
+                f"{name} has shape {X.shape}, but axes={axes.axes!r} implies an array of "
+                f"shape (n_images, {implied[1:]} or a list of images of shape {implied}"
+                + _layout_hint(X.ndim, axes, name)
             )
         images, is_stack = list(X), True
     elif isinstance(X, (list, tuple)):
         images, is_stack = [np.asarray(image) for image in X], False
     else:
         raise TypeError(
-            f"{name} must be a numpy array of shape (n_images, height, width) or a list "
-            f"of 2D arrays; got {type(X).__name__}"
+            f"{name} must be a numpy array of shape (n_images, {implied[1:]} or a list "
+            f"of images of shape {implied}; got {type(X).__name__}"
         )
     if not images:
         raise ValueError(f"{name} holds no image; expected at least one")
@@ -46,38 +52,60 @@ def check_images(X, name="X"):
                 f"{name}[{i}] must hold real numbers (integer or float); "
                 f"got dtype {image.dtype}"
             )
-        if image.ndim != 2:
+        if image.ndim != len(axes.axes):
             raise ValueError(
-                f"{name}[{i}] must be a 2D image; got shape {image.shape}"
+                f"{name}[{i}] has shape {image.shape}, but axes={axes.axes!r} implies an "
+                f"image of shape {implied}" + _layout_hint(image.ndim + 1, axes, f"{name}[{i}]")
             )
         if image.size == 0:
             raise ValueError(f"{name}[{i}] is empty (shape {image.shape})")
+        if axes.n_channels(image) != axes.n_channels(images[0]):
+            raise ValueError(
+                f"{name}[{i}] has {axes.n_channels(image)} channels but {name}[0] has "
+                f"{axes.n_channels(images[0])}; every image needs the same channels"
+            )
         if image.dtype.kind == "f" and not np.isfinite(image).all():
             raise ValueError(f"{name}[{i}] contains NaN or infinite values")
     return images, is_stack
 
 
-def check_labels(y, images, name="y", images_name="X"):
+def _layout_hint(ndim, axes, name):
+    """What an array with ``ndim`` dimensions (batch axis included) may have
+    been meant as, for error messages."""
+    if ndim == len(axes.axes):
+        other = (f", or images without channels: use axes={axes.spatial!r}"
+                 if axes.channel_axis is not None else "")
+        return (f"; it reads as a single image: pass {name}[np.newaxis] or a list with "
+                f"one image{other}")
+    if axes.axes == "YX" and ndim == 4:
+        return ("; for Z-stacks use axes='ZYX', for 2D images with channels axes='YXC' "
+                "or 'CYX'")
+    return ""
+
+
+def check_labels(y, images, name="y", images_name="X", axes=ImageAxes()):
     """Validate instance label images that go with ``images``.
 
-    Labels must be integers >= 0 (floats holding whole numbers are accepted);
-    an all-zero image means "not annotated".
+    Labels cover the spatial axes of the images (no channel axis) and must be
+    integers >= 0 (floats holding whole numbers are accepted); an all-zero
+    image means "not annotated".
 
     Returns
     -------
     labels : list of ndarray
     """
-    labels, _ = check_images(y, name)
+    labels, _ = check_images(y, name, ImageAxes(axes.spatial))
     if len(labels) != len(images):
         raise ValueError(
             f"{name} holds {len(labels)} label images but {images_name} holds {len(images)} "
             "images"
         )
     for i, (label, image) in enumerate(zip(labels, images)):
-        if label.shape != image.shape:
+        if label.shape != axes.spatial_shape(image):
             raise ValueError(
                 f"{name}[{i}] has shape {label.shape} but {images_name}[{i}] has shape "
-                f"{image.shape}"
+                f"{image.shape}" + ("" if axes.channel_axis is None else
+                                    f" (labels cover the axes {axes.spatial} only)")
             )
         if label.dtype.kind == "f" and not np.array_equal(label, np.round(label)):
             raise ValueError(

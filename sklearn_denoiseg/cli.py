@@ -80,7 +80,23 @@ def _estimator_params(args):
     return {**preset(args.preset), **given}
 
 
+def _require_2d(axes):
+    """The command line reads 2D single-channel images; say so instead of
+    failing on the first stack."""
+    if axes != "YX":
+        raise ValueError(f"axes={axes!r}: the denoiseg command reads 2D single-channel "
+                         "images only for now; train and predict stacks and multichannel "
+                         "images with DenoiSegEstimator in Python")
+
+
+def _load_2d_model(path):
+    estimator = DenoiSegEstimator.load(path)
+    _require_2d(estimator.axes)
+    return estimator
+
+
 def train(args):
+    _require_2d(_estimator_params(args).get("axes", "YX"))
     model = Path(args.model)
     if model.exists() and not args.overwrite:
         raise FileExistsError(f"{model} exists; pass --overwrite to replace it")
@@ -107,7 +123,7 @@ def train(args):
 
 
 def predict(args):
-    estimator = DenoiSegEstimator.load(args.model)
+    estimator = _load_2d_model(args.model)
     predictor = estimator.predictor_
     paths = find_images(args.images)
     output = Path(args.output)
@@ -148,7 +164,7 @@ def evaluate(args):
     if args.model is not None:
         if args.images is None:
             raise ValueError("--model needs --images")
-        estimator = DenoiSegEstimator.load(args.model)
+        estimator = _load_2d_model(args.model)
         paths = find_images(args.images)
         predictions = estimator.predict(read_images(paths))
     else:

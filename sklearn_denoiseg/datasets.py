@@ -23,7 +23,8 @@ __all__ = [
 
 def make_blobs(n_images=8, shape=(64, 64), *, n_blobs=6, radius=(3, 6), noise=0.3,
                random_state=None):
-    """Noisy images of separate bright disks and their instance labels.
+    """Noisy images of separate bright disks (balls, in 3D) and their
+    instance labels.
 
     Disks keep at least two pixels of background between them (placement
     stops after ``100 * n_blobs`` tries), so the connected components of the
@@ -32,7 +33,8 @@ def make_blobs(n_images=8, shape=(64, 64), *, n_blobs=6, radius=(3, 6), noise=0.
     Parameters
     ----------
     n_images : int, default=8
-    shape : tuple of 2 ints, default=(64, 64)
+    shape : tuple of 2 or 3 ints, default=(64, 64)
+        ``(Y, X)``, or ``(Z, Y, X)`` for 3D stacks of balls.
     n_blobs : int, default=6
         Disks per image, at most.
     radius : tuple of 2 ints, default=(3, 6)
@@ -61,14 +63,13 @@ def make_blobs(n_images=8, shape=(64, 64), *, n_blobs=6, radius=(3, 6), noise=0.
             if placed == n_blobs:
                 break
             r = rng.randint(radius[0], radius[1] + 1)
-            cy, cx = rng.randint(0, shape[0]), rng.randint(0, shape[1])
+            centre = [rng.randint(0, side) for side in shape]
             # only the disk's neighbourhood (radius + 2 px of background) matters
             window = tuple(
                 slice(max(0, c - r - 2), min(side, c + r + 3))
-                for c, side in ((cy, shape[0]), (cx, shape[1]))
+                for c, side in zip(centre, shape)
             )
-            rows, cols = np.ogrid[window]
-            distance2 = (rows - cy) ** 2 + (cols - cx) ** 2
+            distance2 = sum((grid - c) ** 2 for grid, c in zip(np.ogrid[window], centre))
             if labels[window][distance2 <= (r + 2) ** 2].any():
                 continue
             placed += 1

@@ -77,6 +77,9 @@ def predict_dask(estimator, images, output="labels"):
     """
     dask, da, ndmeasure = _import_dask()
     check_is_fitted(estimator)
+    if estimator.axes != "YX":
+        raise ValueError(f"predict_dask handles models of 2D single-channel images "
+                         f"(axes='YX') only for now; this one has axes={estimator.axes!r}")
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}; got {output!r}")
     # raises when the model cannot segment

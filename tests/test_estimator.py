@@ -52,8 +52,8 @@ def test_transform_is_in_input_units(blobs):
     np.testing.assert_allclose(
         scaled.transform(X * 1000 + 5000), est.transform(X) * 1000 + 5000, rtol=1e-3, atol=0.5
     )
-    assert est.mean_ == pytest.approx(X.mean(), rel=1e-6)
-    assert est.std_ == pytest.approx(X.std(), rel=1e-6)
+    np.testing.assert_allclose(est.mean_, [X.mean()], rtol=1e-6)
+    np.testing.assert_allclose(est.std_, [X.std()], rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float16, np.float64])
@@ -266,9 +266,10 @@ def bad(message):
         ([np.full((8, 8), np.inf)], None, ValueError, "X[0] contains NaN or infinite"),
         ([np.zeros((8, 8))], [np.full((8, 8), 0.5)], ValueError, "y[0] must hold integer"),
         ([np.zeros((8, 8))], [-np.ones((8, 8), int)], ValueError, "y[0] holds negative"),
-        ([np.zeros((8, 8, 3))], None, ValueError, "X[0] must be a 2D image; got shape (8, 8, 3)"),
-        (np.zeros((8, 8)), None, ValueError, "got an array with 2 dimension(s)"),
-        (np.zeros((2, 8, 8, 1)), None, ValueError, "got an array with 4 dimension(s)"),
+        ([np.zeros((8, 8, 3))], None, ValueError,
+         "X[0] has shape (8, 8, 3), but axes='YX' implies an image of shape (Y, X)"),
+        (np.zeros((8, 8)), None, ValueError, "it reads as a single image: pass X[np.newaxis]"),
+        (np.zeros((2, 8, 8, 1)), None, ValueError, "for Z-stacks use axes='ZYX'"),
         ("images", None, TypeError, "X must be a numpy array"),
         ([], None, ValueError, "X holds no image"),
         ([np.zeros((0, 8))], None, ValueError, "X[0] is empty"),
@@ -326,7 +327,7 @@ def test_cuda_requested_without_cuda(blobs, monkeypatch):
 def test_bad_input_at_prediction(trained):
     with pytest.raises(ValueError, match=bad("X[1] contains NaN")):
         trained.predict([np.zeros((8, 8)), np.full((8, 8), np.nan)])
-    with pytest.raises(ValueError, match=bad("X[0] must be a 2D image")):
+    with pytest.raises(ValueError, match=bad("X[0] has shape (4, 8, 8), but axes='YX'")):
         trained.transform([np.zeros((4, 8, 8))])
 
 

@@ -15,8 +15,8 @@ def make_batch(seed=0, annotated=(True, False)):
         if not has_labels:
             classes[i] = -1
     target = {
-        "original": torch.randn(b, 8, 8, generator=g),
-        "n2v_mask": torch.rand(b, 8, 8, generator=g) < 0.2,
+        "original": torch.randn(b, 1, 8, 8, generator=g),
+        "n2v_mask": torch.rand(b, 1, 8, 8, generator=g) < 0.2,
         "classes": classes,
     }
     return y_pred, target
@@ -25,7 +25,7 @@ def make_batch(seed=0, annotated=(True, False)):
 def test_n2v_term_is_mean_squared_error_on_masked_pixels():
     y_pred, target = make_batch()
     mask = target["n2v_mask"]
-    expected = ((y_pred[:, 0] - target["original"])[mask] ** 2).mean()
+    expected = ((y_pred[:, :1] - target["original"])[mask] ** 2).mean()
     loss = DenoiSegLoss(alpha=1.0)
     assert loss(y_pred, target).item() == pytest.approx(expected.item(), rel=1e-6)
 
@@ -61,3 +61,22 @@ def test_gradients_reach_only_used_channels():
     DenoiSegLoss(alpha=1.0)(y_pred, target).backward()
     assert y_pred.grad[:, 1:].abs().sum() == 0
     assert np.count_nonzero(y_pred.grad[:, 0].numpy()) == target["n2v_mask"].sum()
+
+
+def test_n2v_term_averages_over_the_blind_spots_of_every_channel():
+    g = torch.Generator().manual_seed(0)
+    y_pred = torch.randn(2, 2 + 3, 8, 8, generator=g)
+    target = {"original": torch.randn(2, 2, 8, 8, generator=g),
+              "n2v_mask": torch.rand(2, 2, 8, 8, generator=g) < 0.3,
+              "classes": torch.full((2, 8, 8), -1)}
+    mask = target["n2v_mask"]
+    expected = ((y_pred[:, :2] - target["original"])[mask] ** 2).mean()
+    assert DenoiSegLoss(alpha=1.0, n_channels=2)(y_pred, target).item() == pytest.approx(
+        expected.item(), rel=1e-6)
+
+
+def test_a_target_of_the_wrong_shape_is_refused():
+    y_pred, target = make_batch()
+    target["original"] = target["original"][:, 0]
+    with pytest.raises(ValueError, match="target 'original' has shape"):
+        DenoiSegLoss()(y_pred, target)

@@ -46,7 +46,7 @@ def unet_forward(depth=2):
 
     def forward(batch):
         with torch.no_grad():
-            return net(torch.from_numpy(batch)[:, None]).numpy()
+            return net(torch.from_numpy(batch)).numpy()
 
     return forward
 
@@ -54,7 +54,7 @@ def unet_forward(depth=2):
 def test_tiled_equals_whole_image_prediction():
     forward = unet_forward()
     margin = context_margin(2)
-    image = np.random.default_rng(0).normal(size=(150, 97)).astype(np.float32)
+    image = np.random.default_rng(0).normal(size=(1, 150, 97)).astype(np.float32)
     [whole] = predict_tiled(forward, [image], multiple=4, tile_size=1024, margin=margin)
     [tiled] = predict_tiled(forward, [image], multiple=4, tile_size=64, margin=margin)
     assert len(tile_windows((152, 100), 64, margin)) > 4
@@ -65,13 +65,13 @@ def test_tiled_equals_whole_image_prediction():
 def test_batched_images_equal_one_by_one():
     forward = unet_forward()
     rng = np.random.default_rng(0)
-    images = [rng.normal(size=shape).astype(np.float32)
+    images = [rng.normal(size=(1, *shape)).astype(np.float32)
               for shape in [(32, 32), (30, 31), (32, 32), (70, 20), (32, 32), (150, 97)]]
     settings = dict(multiple=4, tile_size=64, margin=context_margin(2))
     together = predict_tiled(forward, images, **settings)
     for image, result in zip(images, together):
         [alone] = predict_tiled(forward, [image], **settings)
-        assert result.shape == (4, *image.shape)
+        assert result.shape == (4, *image.shape[1:])
         np.testing.assert_allclose(result, alone, atol=1e-5)
 
 
@@ -80,23 +80,24 @@ def test_windows_of_one_shape_share_forward_calls_within_the_pixel_budget():
 
     def forward(batch):
         calls.append(batch.shape)
-        return batch[:, None]
+        return batch
 
-    images = [np.full((32, 32), i, np.float32) for i in range(10)] + [np.zeros((16, 8))]
+    images = [np.full((1, 32, 32), i, np.float32) for i in range(10)] + [np.zeros((1, 16, 8))]
     results = predict_tiled(forward, images, multiple=4, tile_size=128, margin=8,
                             max_pixels=4 * 32 * 32)
-    assert sorted(calls) == sorted([(4, 32, 32), (4, 32, 32), (2, 32, 32), (1, 16, 8)])
+    assert sorted(calls) == sorted([(4, 1, 32, 32), (4, 1, 32, 32), (2, 1, 32, 32),
+                                    (1, 1, 16, 8)])
     for i, result in enumerate(results[:10]):
         assert (result == i).all()                   # every image got its own output
 
 
 def test_only_requested_channels_are_kept():
     def forward(batch):
-        return np.stack([batch, 2 * batch, 3 * batch], axis=1)
+        return np.concatenate([batch, 2 * batch, 3 * batch], axis=1)
 
-    image = np.random.default_rng(0).normal(size=(70, 50)).astype(np.float32)
+    image = np.random.default_rng(0).normal(size=(1, 70, 50)).astype(np.float32)
     for tile_size in (1024, 32):
         [kept] = predict_tiled(forward, [image], multiple=4, tile_size=tile_size, margin=8,
                                channels=slice(1, 2))
         assert kept.shape == (1, 70, 50)
-        np.testing.assert_allclose(kept[0], 2 * image, rtol=1e-6)
+        np.testing.assert_allclose(kept, 2 * image, rtol=1e-6)

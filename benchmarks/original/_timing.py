@@ -1,6 +1,7 @@
 """Step-time summary shared by both workers (plain Python: it runs in either
 virtual environment, so it imports nothing beyond the standard library)."""
 
+import argparse
 import json
 import os
 import resource
@@ -56,3 +57,14 @@ def report(implementation, precision, steps, batch_size, **extra):
     }
     print(MARKER + json.dumps(result), flush=True)
     return result
+
+
+def worker_parser(description):
+    """The command-line options both workers take."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", required=True, help=".npz written by compare.py")
+    parser.add_argument("--steps-per-epoch", type=int, required=True)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser

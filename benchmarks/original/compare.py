@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,9 @@ from sklearn_denoiseg.datasets import add_gaussian_noise, crop_grid, keep_annota
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _timing import MARKER  # noqa: E402
+
+sys.path.insert(0, str(HERE.parent))
+from _common import machine  # noqa: E402
 
 CROP = 128
 TRAIN_CROPS = 12  # the top three rows of 128x128 crops of the 512x512 image
@@ -67,16 +69,6 @@ def make_data(path, draws, n_annotated, sigma, seed):
     return (f"DSB2018 nuclei image from stardist, noise sigma {sigma}: {len(X_train)} training "
             f"crops of {CROP}x{CROP} ({TRAIN_CROPS} crops x {draws} noise draws, {annotated} "
             f"annotated), {len(X_val)} annotated validation crops")
-
-
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def run_worker(command, load, env=None):

@@ -17,7 +17,6 @@ Only ``model.train`` runs: no threshold search (it crashes under new numba)
 and no prediction. Prints one line ``RESULT {json}`` (see _timing.py).
 """
 
-import argparse
 import os
 import random
 import sys
@@ -40,7 +39,7 @@ from denoiseg.utils.misc_utils import augment_data  # noqa: E402
 from denoiseg.utils.seg_utils import convert_to_oneHot  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import report  # noqa: E402
+from _timing import report, worker_parser  # noqa: E402
 
 
 class StepTimer(tf.keras.callbacks.Callback):
@@ -61,12 +60,7 @@ class StepTimer(tf.keras.callbacks.Callback):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help=".npz written by compare.py")
-    parser.add_argument("--steps-per-epoch", type=int, required=True)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = worker_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
 
     random.seed(args.seed)

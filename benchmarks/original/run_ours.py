@@ -14,7 +14,6 @@ that ends ``fit`` is skipped (the original's is not run either). Prints one
 line ``RESULT {json}`` (see _timing.py).
 """
 
-import argparse
 import contextlib
 import os
 import sys
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import report  # noqa: E402
+from _timing import report, worker_parser  # noqa: E402
 
 STEPS = []
 
@@ -51,13 +50,8 @@ def _skip_threshold_search(self, images, labels):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help=".npz written by compare.py")
-    parser.add_argument("--steps-per-epoch", type=int, required=True)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser = worker_parser(__doc__.splitlines()[0])
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"])
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--untuned", action="store_true",
                         help="leave glibc's allocator as it is during training")
     args = parser.parse_args()
