@@ -1,13 +1,15 @@
-"""Keep freed memory in the process during training (glibc).
+"""Keep freed memory in the process while the network runs (glibc).
 
-A training step at batch 128 allocates and frees gigabytes of activations.
-glibc serves blocks that large with ``mmap`` and gives them back to the
-operating system when they are freed, so every step page-faults them in
-again: on 2 cores a step of the paper's network took 2.4 s (6.6 s of 19 s
-in the kernel) and 2.0 s with ``mmap`` off and trimming deferred (1.3 s in
-the kernel), at 20% more peak memory (``benchmarks/README.md``). During
-``fit`` the package switches glibc to that mode, then restores the defaults
-and hands the memory back with ``malloc_trim``.
+A training step at batch 128, or the prediction of a 1024x1024 tile,
+allocates and frees gigabytes of activations. glibc serves blocks that large
+with ``mmap`` and gives them back to the operating system when they are
+freed, so every step page-faults them in again: on 2 cores a training step
+of the paper's network took 2.4 s (6.6 s of 19 s in the kernel) and 2.0 s
+with ``mmap`` off and trimming deferred (1.3 s in the kernel), at 20% more
+peak memory; predicting a 2048x2048 image took 3.5 s and 2.4 s in bf16
+(``benchmarks/README.md``). During ``fit`` and prediction the package
+switches glibc to that mode, then hands the memory back with
+``malloc_trim``.
 
 Nothing happens where the C library is not glibc, or when the user tunes
 glibc's allocator through the environment.
@@ -20,9 +22,17 @@ import threading
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
 
-TRAINING = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: 2**31 - 1, M_TOP_PAD: 256 * 2**20}
-DEFAULTS = {M_MMAP_MAX: 65536, M_TRIM_THRESHOLD: 128 * 2**10, M_TOP_PAD: 128 * 2**10}
-"""glibc's documented defaults (mallopt(3))."""
+M_MMAP_THRESHOLD = -3
+
+KEEP = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: 2**31 - 1, M_TOP_PAD: 256 * 2**20}
+AFTER = {M_MMAP_MAX: 65536, M_MMAP_THRESHOLD: 32 * 2**20, M_TRIM_THRESHOLD: 64 * 2**20,
+         M_TOP_PAD: 128 * 2**10}
+"""What glibc's own settings become once large blocks have been freed
+(mallopt(3): the dynamic mmap threshold rises to at most 32 MiB, the trim
+threshold to twice that). Setting any option turns that adjustment off for
+good, so these values are set instead; glibc's initial defaults would map
+and unmap every block above 128 KiB from then on (a 2048x2048 prediction
+then took 4.8 s instead of 3.5 s)."""
 
 _lock = threading.Lock()
 _users = 0
@@ -66,7 +76,7 @@ def keep_freed_memory():
     """Within the block, glibc keeps freed memory for the next allocation.
 
     Nested and concurrent uses (fits in several threads) share the mode;
-    the last one to leave restores glibc's defaults and trims the heap.
+    the last one to leave sets :data:`AFTER` and trims the heap.
     """
     global _users
     libc = _glibc()
@@ -75,7 +85,7 @@ def keep_freed_memory():
         return
     with _lock:
         if _users == 0:
-            _set(libc, TRAINING)
+            _set(libc, KEEP)
         _users += 1
     try:
         yield
@@ -83,5 +93,5 @@ def keep_freed_memory():
         with _lock:
             _users -= 1
             if _users == 0:
-                _set(libc, DEFAULTS)
+                _set(libc, AFTER)
                 libc.malloc_trim(0)

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from . import _persistence
+from ._allocator import keep_freed_memory
 from ._axes import ImageAxes
 from ._channels import ChannelLayout
 from ._hardware import resolve_device, resolve_precision
@@ -15,14 +16,6 @@ from ._normalization import denormalize, normalize
 from ._tiling import check_tile_size, context_margin, predict_tiled
 from ._unet import UNet, memory_format
 from ._validation import check_images
-
-
-CPU_BATCH_PIXELS = 2**16
-"""Pixels per forward pass on a CPU. Throughput there peaks for passes of
-about 2**16 pixels (four 128x128 images, or one of 256x256) and falls by a
-quarter (fp32) to almost a half (bf16) for passes of 2**20 or more, whose
-activations leave the caches (paper's U-Net, 2-core Xeon); GPUs gain from
-the largest batches."""
 
 
 class Outputs(NamedTuple):
@@ -49,8 +42,8 @@ class DenoiSegPredictor:
 
     It normalises images with the training statistics, pads them to the
     network's grid, predicts large images in overlapping tiles and small
-    images of one shape in batches (of up to ``tile_size**2`` pixels on a
-    GPU, :data:`CPU_BATCH_PIXELS` on a CPU), and maps the outputs back: denoised
+    images of one shape in batches of up to ``tile_size**2`` pixels, and
+    maps the outputs back: denoised
     images to input units, class logits to probabilities. It is what a
     fitted :class:`~sklearn_denoiseg.DenoiSegEstimator` keeps as
     ``predictor_``, and what is shipped to Dask workers; it knows nothing of
@@ -144,17 +137,17 @@ class DenoiSegPredictor:
         check_tile_size(self.tile_size, self.depth)
         grid = 2**self.depth
         tile_size = self.tile_size - self.tile_size % grid
-        on_cpu = torch.device(self.device).type == "cpu"
-        return predict_tiled(
-            self._forward,
-            [normalize(self.axes.to_channels_first(image), self.mean, self.std)
-             for image in images],
-            multiple=grid,
-            tile_size=tile_size,
-            margin=self.margin,
-            channels=channels,
-            max_pixels=CPU_BATCH_PIXELS if on_cpu else tile_size**2,
-        )
+        with keep_freed_memory():
+            return predict_tiled(
+                self._forward,
+                [normalize(self.axes.to_channels_first(image), self.mean, self.std)
+                 for image in images],
+                multiple=grid,
+                tile_size=tile_size,
+                margin=self.margin,
+                channels=channels,
+                max_pixels=tile_size**2,
+            )
 
     def _checked(self, images):
         return check_images(images, "images", self.axes)[0]
