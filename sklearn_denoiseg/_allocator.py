@@ -4,11 +4,12 @@ A training step at batch 128, or the prediction of a 1024x1024 tile,
 allocates and frees gigabytes of activations. glibc serves blocks that large
 with ``mmap`` and gives them back to the operating system when they are
 freed, so every step page-faults them in again: on 2 cores a training step
-of the paper's network took 2.4 s (6.6 s of 19 s in the kernel) and 2.0 s
-with ``mmap`` off and trimming deferred (1.3 s in the kernel), at 20% more
-peak memory; predicting a 2048x2048 image took 3.5 s and 2.4 s in bf16
-(``benchmarks/README.md``). During ``fit`` and prediction the package
-switches glibc to that mode, then hands the memory back with
+of the paper's network took 2.68 s (9.4 s of kernel time over 8 steps) and
+2.05 s with ``mmap`` off and trimming deferred (2.8 s), at 30% more peak
+memory (2.6 against 2.0 GB); predicting a 2048x2048 image in bf16 took
+4.45 s before and 2.51 s with it (``benchmarks/runtime_tuning.py`` and
+``benchmarks/predict_workloads.py``). During ``fit`` and prediction the
+package switches glibc to that mode, then hands the memory back with
 ``malloc_trim``.
 
 Nothing happens where the C library is not glibc, or when the user tunes

@@ -3,11 +3,12 @@
 Between parallel regions, GNU OpenMP (libgomp, which the PyTorch wheels
 bundle) lets idle threads spin for a while before they sleep. When another
 program takes a core, the spinning threads of a training step wait for one
-that is not running, and training slows down: with one busy process beside
-training on 2 cores, a step of the paper's network at batch 128 took 4.9 s
-instead of 2.0 s with the default spin count, and 3.9 s with a spin count
-of 30,000 (``OMP_WAIT_POLICY=PASSIVE``: 3.7 s, but 15% slower at batch 16
-on a quiet machine, where 30,000 costs nothing; ``benchmarks/README.md``).
+that is not running, and training slows down: beside one busy process on 2
+cores, a step of the paper's network at batch 128 took 5.05 s with
+libgomp's default spin count and 4.02 s with a spin count of 30,000, while
+on a quiet machine both took 2.05 s (``benchmarks/runtime_tuning.py``).
+``OMP_WAIT_POLICY=PASSIVE`` (no spinning) helps under load too, but costs
+on a quiet machine at small batches.
 
 libgomp reads its settings once, when it is loaded: this must run before
 ``import torch``. The package does it on import when torch is not loaded
