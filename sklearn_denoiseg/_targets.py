@@ -13,16 +13,17 @@ def labels_to_classes(labels):
     """Map an instance label image to background / foreground / border.
 
     Border pixels are ``find_boundaries(labels, mode="outer")`` with
-    4-connectivity; every other pixel with a label > 0 is foreground.
+    connectivity 1 (4 neighbours in 2D, 6 in 3D); every other pixel with a
+    label > 0 is foreground.
 
     Parameters
     ----------
-    labels : ndarray of shape (H, W)
+    labels : ndarray of shape (H, W) or (Z, Y, X)
         Integer instance labels, 0 is background.
 
     Returns
     -------
-    classes : ndarray of shape (H, W), dtype int8
+    classes : ndarray, shape of ``labels``, dtype int8
         0 background, 1 foreground, 2 border.
 
     Examples

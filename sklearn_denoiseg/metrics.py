@@ -151,9 +151,11 @@ def average_precision(y_true, y_pred, iou_threshold=0.5):
 
     Parameters
     ----------
-    y_true : ndarray of shape (H, W) or sequence of such arrays
-        Ground-truth instance labels, 0 is background.
-    y_pred : ndarray of shape (H, W) or sequence of such arrays
+    y_true : ndarray of shape (H, W) or sequence of arrays
+        Ground-truth instance labels, 0 is background: one 2D image, or a
+        sequence (list, or array with a leading image axis) of 2D images or
+        3D volumes, whose IoUs are then counted in voxels.
+    y_pred : same form as ``y_true``
         Predicted instance labels, same shapes as ``y_true``.
     iou_threshold : float, default=0.5
         Objects match when IoU > ``iou_threshold``. Must be at least 0.5 so
@@ -203,9 +205,10 @@ def seg_score(y_true, y_pred):
 
     Parameters
     ----------
-    y_true : ndarray of shape (H, W) or sequence of such arrays
-        Ground-truth instance labels, 0 is background.
-    y_pred : ndarray of shape (H, W) or sequence of such arrays
+    y_true : ndarray of shape (H, W) or sequence of arrays
+        Ground-truth instance labels, 0 is background: one 2D image, or a
+        sequence of 2D images or 3D volumes.
+    y_pred : same form as ``y_true``
         Predicted instance labels.
 
     Returns
@@ -236,9 +239,9 @@ def psnr(clean, image):
 
     Parameters
     ----------
-    clean : array-like of shape (H, W)
-        Noise-free ground truth.
-    image : array-like of shape (H, W)
+    clean : array-like
+        Noise-free ground truth, 2D or 3D.
+    image : array-like, shape of ``clean``
         Noisy or denoised image, in the units of ``clean``.
 
     Returns

@@ -29,3 +29,12 @@ def test_large_ids_and_empty():
     labels[2, 2] = 2**40 // 2**20  # a large id, still fits int32
     classes = labels_to_classes(labels)
     assert classes[2, 2] == 1 and classes[1, 2] == 2 and classes[1, 1] == 0
+
+
+def test_borders_in_3d_use_the_6_neighbourhood():
+    labels = np.zeros((5, 5, 5), dtype=int)
+    labels[1:4, 1:4, 1:4] = 1
+    classes = labels_to_classes(labels)
+    assert (classes[1:4, 1:4, 1:4] == 1).all()            # the cube itself
+    assert classes[0, 2, 2] == 2 and classes[2, 2, 0] == 2  # face neighbours: border
+    assert classes[0, 0, 2] == 0 and classes[0, 0, 0] == 0  # edge and corner: background
