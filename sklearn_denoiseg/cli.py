@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from ._estimator import DenoiSegEstimator
 from .exceptions import TrainingDivergedError
+from ._axes import ImageAxes
 from .io import find_images, read_image, read_images, read_masks, write_tiff
 from .metrics import average_precision, seg_score
 from .presets import PRESETS, preset
@@ -25,7 +26,8 @@ EXAMPLES = {
   denoiseg train raw/ --masks masks/ --model nuclei.pt                # the paper's schedule (GPU)
   denoiseg train raw/*.tif more/*.tif --masks masks/ --model nuclei.pt --alpha 0.3 --max_epochs 50
   denoiseg train raw/ --masks cellpose/ --mask-suffix _cp_masks --model nuclei.pt
-  denoiseg train raw/ --model n2v.pt --alpha 1.0      # no masks: a pure Noise2Void denoiser""",
+  denoiseg train raw/ --model n2v.pt --alpha 1.0      # no masks: a pure Noise2Void denoiser
+  denoiseg train stacks/ --masks masks/ --model nuclei3d.pt --axes ZYX --patch_size 16 64 64""",
     "predict": """examples:
   denoiseg predict nuclei.pt raw/ --output labels/
   denoiseg predict nuclei.pt raw/ --output out/ --denoised --overwrite""",
@@ -67,6 +69,11 @@ def _add_estimator_options(parser):
             group.add_argument(*flags, dest=name, type=float, nargs=3,
                                default=argparse.SUPPRESS, metavar=("BG", "FG", "BORDER"),
                                help=f"default: {' '.join(map(str, default))}")
+        elif name == "patch_size":
+            group.add_argument(*flags, dest=name, type=int, nargs="+",
+                               default=argparse.SUPPRESS, metavar="SIDE",
+                               help=f"one side for every axis, or one per spatial axis "
+                               f"(e.g. 16 64 64 for ZYX) (default: {default})")
         else:
             group.add_argument(*flags, dest=name, type=_parse_value, default=argparse.SUPPRESS,
                                metavar="VALUE", help=f"default: {default}")
@@ -77,40 +84,29 @@ def _estimator_params(args):
     given = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if "class_weights" in given:
         given["class_weights"] = tuple(given["class_weights"])
+    if "patch_size" in given:
+        sides = given["patch_size"]
+        given["patch_size"] = sides[0] if len(sides) == 1 else tuple(sides)
     return {**preset(args.preset), **given}
 
 
-def _require_2d(axes):
-    """The command line reads 2D single-channel images; say so instead of
-    failing on the first stack."""
-    if axes != "YX":
-        raise ValueError(f"axes={axes!r}: the denoiseg command reads 2D single-channel "
-                         "images only for now; train and predict stacks and multichannel "
-                         "images with DenoiSegEstimator in Python")
-
-
-def _load_2d_model(path):
-    estimator = DenoiSegEstimator.load(path)
-    _require_2d(estimator.axes)
-    return estimator
-
-
 def train(args):
-    _require_2d(_estimator_params(args).get("axes", "YX"))
+    params = _estimator_params(args)
+    axes = ImageAxes(params.get("axes", "YX"))
     model = Path(args.model)
     if model.exists() and not args.overwrite:
         raise FileExistsError(f"{model} exists; pass --overwrite to replace it")
     if args.mask_suffix is not None and not args.masks:
         raise ValueError(f"--mask-suffix {args.mask_suffix!r} needs --masks (the mask folder)")
     paths = find_images(args.images)
-    images = read_images(paths)
+    images = read_images(paths, axes.axes)
     masks = None
     if args.masks:
-        masks = read_masks(paths, args.masks, [image.shape for image in images],
-                           mask_suffix=args.mask_suffix)
+        masks = read_masks(paths, args.masks, [axes.spatial_shape(image) for image in images],
+                           mask_suffix=args.mask_suffix, axes=axes.spatial)
     n_annotated = 0 if masks is None else sum(bool(np.any(m)) for m in masks)
     print(f"{len(images)} images, {n_annotated} annotated")
-    estimator = DenoiSegEstimator(**_estimator_params(args)).fit(images, masks)
+    estimator = DenoiSegEstimator(**params).fit(images, masks)
     estimator.save(model)
     history = estimator.history_
     split = "valid" if "valid_loss" in history[-1] else "train"
@@ -123,7 +119,7 @@ def train(args):
 
 
 def predict(args):
-    estimator = _load_2d_model(args.model)
+    estimator = DenoiSegEstimator.load(args.model)
     predictor = estimator.predictor_
     paths = find_images(args.images)
     output = Path(args.output)
@@ -142,7 +138,7 @@ def predict(args):
         raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it")
     threshold = estimator.decision_threshold() if segment else None
     for path in tqdm(paths, desc="predicting", unit="image", disable=args.quiet):
-        image = [read_image(path)]
+        image = [read_image(path, estimator.axes)]
         # one forward pass gives both the labels and the denoised image
         if segment and args.denoised:
             outputs = predictor.predict_all(image)[0]
@@ -164,13 +160,15 @@ def evaluate(args):
     if args.model is not None:
         if args.images is None:
             raise ValueError("--model needs --images")
-        estimator = _load_2d_model(args.model)
+        estimator = DenoiSegEstimator.load(args.model)
+        spatial = ImageAxes(estimator.axes).spatial
         paths = find_images(args.images)
-        predictions = estimator.predict(read_images(paths))
+        predictions = estimator.predict(read_images(paths, estimator.axes))
     else:
+        spatial = args.axes
         paths = find_images(args.predictions)
-        predictions = read_images(paths)
-    truths = read_masks(paths, args.masks, [p.shape for p in predictions])
+        predictions = read_images(paths, spatial)
+    truths = read_masks(paths, args.masks, [p.shape for p in predictions], axes=spatial)
     rows = []
     for path, truth, prediction in zip(paths, truths, predictions):
         if not np.any(truth):
@@ -236,6 +234,9 @@ def build_parser():
     evaluate_parser.add_argument("--images", help="images to predict with --model")
     evaluate_parser.add_argument("--masks", required=True, help="folder of true masks")
     evaluate_parser.add_argument("--csv", help="also write the table to this CSV file")
+    evaluate_parser.add_argument("--axes", choices=("YX", "ZYX"), default="YX",
+                                 help="axes of the --predictions and masks (with --model: "
+                                 "the model's) (default: YX)")
     evaluate_parser.set_defaults(run=evaluate)
     return parser
 

@@ -18,6 +18,8 @@ import numpy as np
 import tifffile
 from scipy import ndimage
 
+from ._axes import AXES, ImageAxes
+
 from .exceptions import BinaryMaskWarning
 
 __all__ = ["IMAGE_SUFFIXES", "MASK_SUFFIXES", "find_images", "read_image", "read_images",
@@ -74,32 +76,42 @@ def _images_at(source):
     return paths
 
 
-def read_image(path):
-    """Read one 2D grayscale image.
+def read_image(path, axes="YX"):
+    """Read one image with the given axes.
 
-    Singleton dimensions (as in ImageJ TIFFs of shape (1, H, W)) are dropped.
+    TIFF files say which axis is which (tifffile's series axes, from OME or
+    ImageJ metadata): the image is then transposed into ``axes``, and axes
+    of size 1 that ``axes`` does not name are dropped. Without that
+    information (``.npy``, ``.npz``, plain TIFF stacks) every axis of size 1
+    is dropped and the rest must already be in the order of ``axes``.
 
     Parameters
     ----------
     path : str or Path
         A ``.tif``/``.tiff`` file, a ``.npy`` file, or a ``.npz`` file holding
         exactly one array.
+    axes : str, default="YX"
+        Axes of the image to return, e.g. "YX", "ZYX" or "YXC".
 
     Returns
     -------
-    ndarray of shape (H, W)
+    ndarray with one axis per letter of ``axes``
 
     Raises
     ------
     ValueError
-        If the file cannot be read or does not hold one 2D image (a stack,
-        an RGB image, ...), naming the file.
+        If the file cannot be read or does not hold an image with these axes
+        (a stack or an RGB image read as 2D, ...), naming the file.
     """
+    spec = ImageAxes(axes)
     path = Path(path)
     suffix = path.suffix.lower()
+    file_axes = None
     try:
         if suffix in (".tif", ".tiff"):
-            array = tifffile.imread(path)
+            with tifffile.TiffFile(path) as tiff:
+                series = tiff.series[0]
+                array, file_axes = series.asarray(), series.axes.replace("S", "C")
         elif suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         elif suffix == ".npz":
@@ -116,23 +128,45 @@ def read_image(path):
         raise
     except Exception as error:  # every reader has its own exceptions
         raise ValueError(f"{path}: cannot read it as an image ({error})") from error
+    if file_axes is not None and len(file_axes) == array.ndim and set(file_axes) <= set("ZYXC"):
+        kept = [i for i, (side, axis) in enumerate(zip(array.shape, file_axes))
+                if side > 1 or axis in spec.axes]
+        array = array.reshape([array.shape[i] for i in kept])
+        file_axes = "".join(file_axes[i] for i in kept)
+        if sorted(file_axes) == sorted(spec.axes):
+            return np.transpose(array, [file_axes.index(axis) for axis in spec.axes])
+        raise ValueError(f"{path}: has shape {array.shape} with axes {file_axes!r}, but "
+                         f"axes={spec.axes!r} was asked for{_axes_hint(file_axes, spec)}")
     squeezed = np.squeeze(array)
-    if squeezed.ndim != 2:
-        hint = ""
-        if array.ndim == 3 and array.shape[-1] in (3, 4):
-            hint = " (it looks like an RGB image; convert it to grayscale)"
-        elif array.ndim >= 3:
-            hint = " (it looks like a stack; save each 2D image as its own file)"
-        raise ValueError(
-            f"{path}: has shape {array.shape}, but only 2D grayscale images are "
-            f"supported{hint}"
-        )
+    if squeezed.ndim != len(spec.axes):
+        raise ValueError(f"{path}: has shape {array.shape}, but axes={spec.axes!r} implies "
+                         f"{len(spec.axes)} dimensions{_shape_hint(array, spec)}")
     return squeezed
 
 
-def read_images(paths):
-    """Read images with :func:`read_image`; returns a list of 2D arrays."""
-    return [read_image(path) for path in paths]
+def _axes_hint(file_axes, spec):
+    hint = f"; pass --axes {file_axes} (axes={file_axes!r})" if file_axes in AXES else ""
+    if spec.axes == "YX" and "C" in file_axes:
+        return f" (it looks like an RGB image or channels: convert it to grayscale{hint})"
+    if spec.axes == "YX" and "Z" in file_axes:
+        return f" (it looks like a stack{hint})"
+    return hint
+
+
+def _shape_hint(array, spec):
+    if spec.axes != "YX":
+        return ""
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        return " (it looks like an RGB image; convert it to grayscale, or pass --axes YXC)"
+    if array.ndim >= 3:
+        return (" (it looks like a stack: pass --axes ZYX, or save each 2D image as its own "
+                "file)")
+    return ""
+
+
+def read_images(paths, axes="YX"):
+    """Read images with :func:`read_image`; returns a list of arrays."""
+    return [read_image(path, axes) for path in paths]
 
 
 def _describe_suffixes(suffixes):
@@ -168,7 +202,7 @@ def _label_binary(mask):
     return ndimage.label(mask)
 
 
-def read_masks(image_paths, mask_dir, shapes, *, mask_suffix=None):
+def read_masks(image_paths, mask_dir, shapes, *, mask_suffix=None, axes="YX"):
     """Instance masks for images, matched by file name.
 
     Parameters
@@ -185,6 +219,8 @@ def read_masks(image_paths, mask_dir, shapes, *, mask_suffix=None):
         The only ending tried after the image's name, e.g. ``"_cp_masks"``;
         ``""`` for masks named like their image. By default every ending of
         :data:`MASK_SUFFIXES` is tried.
+    axes : {"YX", "ZYX"}, default="YX"
+        The spatial axes of the masks (those of the images without "C").
 
     Returns
     -------
@@ -244,7 +280,7 @@ def read_masks(image_paths, mask_dir, shapes, *, mask_suffix=None):
             continue
         matched = True
         mask_path = matches[0]
-        mask = read_image(mask_path)
+        mask = read_image(mask_path, axes)
         if mask.shape != shape:
             raise ValueError(
                 f"{mask_path} has shape {mask.shape} but {image_path} has shape {shape}"
@@ -269,7 +305,8 @@ def read_masks(image_paths, mask_dir, shapes, *, mask_suffix=None):
 
 
 def write_tiff(path, array, *, overwrite=False):
-    """Write a 2D array as TIFF, never replacing a file unless asked to.
+    """Write an image, a stack or a label volume as TIFF, never replacing a
+    file unless asked to.
 
     Integer label images are stored as uint16 when their largest id fits,
     uint32 otherwise; floating-point images as float32.
@@ -277,7 +314,7 @@ def write_tiff(path, array, *, overwrite=False):
     Parameters
     ----------
     path : str or Path
-    array : ndarray of shape (H, W)
+    array : ndarray (2D or 3D)
     overwrite : bool, default=False
 
     Raises

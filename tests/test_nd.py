@@ -202,16 +202,55 @@ def test_metrics_on_3d_volumes_with_known_iou():
     assert average_precision([truth], [thin]) == 0.0
 
 
-def test_command_line_and_dask_refuse_stacks_clearly(trained_3d, tmp_path, capsys):
+def test_stacks_through_the_command_line(tmp_path, capsys):
+    import tifffile
+
     from sklearn_denoiseg.cli import main
 
-    assert main(["train", str(tmp_path), "--model", str(tmp_path / "m.pt"),
-                 "--axes", "ZYX"]) == 1
-    assert "reads 2D single-channel images only" in capsys.readouterr().err
-    trained_3d.save(tmp_path / "stack.pt")
-    assert main(["predict", str(tmp_path / "stack.pt"), str(tmp_path), "--output",
-                 str(tmp_path / "out")]) == 1
-    assert "axes='ZYX'" in capsys.readouterr().err
+    X, y = make_blobs(n_images=4, shape=(16, 32, 32), n_blobs=4, radius=(3, 5),
+                      random_state=0)
+    for sub in ("raw", "masks"):
+        (tmp_path / sub).mkdir()
+    for i in range(4):
+        # ImageJ hyperstacks with their axes, the way Fiji saves them
+        tifffile.imwrite(tmp_path / "raw" / f"s{i}.tif", (X[i] * 1000 + 2000).astype(np.uint16),
+                         imagej=True, metadata={"axes": "ZYX"})
+        if i < 2:
+            tifffile.imwrite(tmp_path / "masks" / f"s{i}_mask.tif", y[i].astype(np.uint16),
+                             imagej=True, metadata={"axes": "ZYX"})
+    model, out = tmp_path / "m.pt", tmp_path / "out"
+    assert main(["train", str(tmp_path / "raw"), "--masks", str(tmp_path / "masks"),
+                 "--model", str(model), "--axes", "ZYX", "--patch_size", "8", "16", "16",
+                 "--preset", "smoke", "--verbose", "0"]) == 0
+    assert DenoiSegEstimator.load(model).get_params()["patch_size"] == [8, 16, 16]
+    assert main(["predict", str(model), str(tmp_path / "raw"), "--output", str(out),
+                 "--denoised", "--quiet"]) == 0
+    assert tifffile.imread(out / "s0.tif").shape == (16, 32, 32)
+    assert tifffile.imread(out / "s0_denoised.tif").shape == (16, 32, 32)
+    assert main(["evaluate", "--predictions", str(out), "--masks", str(tmp_path / "masks"),
+                 "--axes", "ZYX"]) == 0
+    assert "mean" in capsys.readouterr().out
+    # a stack read as 2D says what to do
+    assert main(["train", str(tmp_path / "raw"), "--model", str(tmp_path / "n.pt")]) == 1
+    assert "pass --axes ZYX" in capsys.readouterr().err
+
+
+def test_read_image_transposes_channels_by_the_file_axes(tmp_path):
+    import tifffile
+
+    from sklearn_denoiseg.io import read_image
+
+    stack = np.arange(4 * 2 * 8 * 8, dtype=np.uint16).reshape(4, 2, 8, 8)
+    tifffile.imwrite(tmp_path / "zcyx.tif", stack, imagej=True, metadata={"axes": "ZCYX"})
+    image = read_image(tmp_path / "zcyx.tif", "ZYXC")
+    np.testing.assert_array_equal(image, np.moveaxis(stack, 1, -1))
+    np.save(tmp_path / "plain.npy", stack[:, 0])          # no metadata: order as asked
+    assert read_image(tmp_path / "plain.npy", "ZYX").shape == (4, 8, 8)
+    with pytest.raises(ValueError, match="axes 'ZCYX', but axes='ZYX' was asked for"):
+        read_image(tmp_path / "zcyx.tif", "ZYX")
+
+
+def test_dask_refuses_stacks_clearly(trained_3d):
     da = pytest.importorskip("dask.array")
     from sklearn_denoiseg.out_of_core import predict_dask
 
