@@ -47,11 +47,14 @@ def predict_dask(estimator, images, output="labels"):
     ----------
     estimator : DenoiSegEstimator
         Fitted.
-    images : dask.array.Array of shape (H, W) or (n, H, W)
-        One large 2D image, or a stack of 2D images. A 2D image is processed
-        in chunks that overlap by the network's receptive field, so chunk
-        borders do not show: the result equals the in-memory prediction up
-        to float rounding. A stack is processed image by image.
+    images : dask.array.Array
+        For a model of 2D images (``axes="YX"``): one large image ``(H, W)``
+        or a stack of images ``(n, H, W)``. For a model of 3D stacks
+        (``axes="ZYX"``): one large volume ``(Z, Y, X)`` or several
+        ``(n, Z, Y, X)``. One image is processed in chunks that overlap by the
+        network's receptive field on every axis, so chunk borders do not
+        show: the result equals the in-memory prediction up to float
+        rounding. Several images are processed image by image.
     output : {"labels", "denoised", "foreground"}, default="labels"
         Instance labels (int32; numbered consistently across chunks of a 2D
         image with ``dask_image.ndmeasure.label``), denoised images (float32,
@@ -77,9 +80,10 @@ def predict_dask(estimator, images, output="labels"):
     """
     dask, da, ndmeasure = _import_dask()
     check_is_fitted(estimator)
-    if estimator.axes != "YX":
-        raise ValueError(f"predict_dask handles models of 2D single-channel images "
-                         f"(axes='YX') only for now; this one has axes={estimator.axes!r}")
+    if estimator.axes not in ("YX", "ZYX"):
+        raise ValueError(f"predict_dask handles models of single-channel images (axes='YX' "
+                         f"or 'ZYX') only for now; this one has axes={estimator.axes!r}")
+    n_dims = len(estimator.axes)
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}; got {output!r}")
     # raises when the model cannot segment
@@ -87,16 +91,16 @@ def predict_dask(estimator, images, output="labels"):
     if not isinstance(images, da.Array):
         raise TypeError(f"images must be a dask array; got {type(images).__name__}")
     predictor = estimator.predictor_
-    if images.ndim == 3:
+    if images.ndim == n_dims + 1:
         # whole images per chunk, several images per chunk as given
         dtype = np.int32 if output == "labels" else np.float32
-        return images.rechunk({1: -1, 2: -1}).map_blocks(
+        return images.rechunk({axis: -1 for axis in range(1, n_dims + 1)}).map_blocks(
             _apply_stack, predictor=dask.delayed(predictor, pure=True), what=output,
-            threshold=threshold, dtype=dtype, meta=np.empty((0, 0, 0), dtype))
-    if images.ndim != 2:
-        raise ValueError(
-            f"images must have shape (H, W) or (n, H, W); got shape {images.shape}"
-        )
+            threshold=threshold, dtype=dtype, meta=np.empty((0,) * (n_dims + 1), dtype))
+    if images.ndim != n_dims:
+        axes = ", ".join(estimator.axes)
+        raise ValueError(f"images must have shape ({axes}) or (n, {axes}) for a model with "
+                         f"axes={estimator.axes!r}; got shape {images.shape}")
     if images.dtype.kind not in "uif":
         raise TypeError(f"images must hold real numbers; got dtype {images.dtype}")
 
@@ -110,11 +114,13 @@ def predict_dask(estimator, images, output="labels"):
         # one shared graph key for the predictor, not a copy inside every task
         predictor=dask.delayed(predictor, pure=True),
         method="denoise" if output == "denoised" else "foreground",
-        depth=margin,
+        # no overlap along an axis held by one chunk (a short Z axis)
+        depth={axis: margin if len(chunks) > 1 else 0
+               for axis, chunks in enumerate(images.chunks)},
         boundary="none",
         trim=True,
         dtype=np.float32,
-        meta=np.empty((0, 0), np.float32),
+        meta=np.empty((0,) * n_dims, np.float32),
     )
     if output != "labels":
         return result

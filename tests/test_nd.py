@@ -250,9 +250,32 @@ def test_read_image_transposes_channels_by_the_file_axes(tmp_path):
         read_image(tmp_path / "zcyx.tif", "ZYX")
 
 
-def test_dask_refuses_stacks_clearly(trained_3d):
+def test_3d_volume_in_dask_chunks_equals_in_memory(trained_3d):
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("dask_image")
+    from sklearn_denoiseg.out_of_core import predict_dask
+
+    X, _ = make_blobs(n_images=1, shape=(24, 130, 120), n_blobs=25, radius=(3, 6),
+                      random_state=4)
+    volume = X[0]
+    lazy = da.from_array(volume, chunks=(12, 50, 45))     # borders on every axis
+    foreground = predict_dask(trained_3d, lazy, output="foreground").compute()
+    np.testing.assert_allclose(foreground, trained_3d.predict_proba([volume])[0][..., 1],
+                               atol=1e-5)
+    labels = predict_dask(trained_3d, lazy).compute()
+    assert average_precision([trained_3d.predict([volume])[0]], [labels],
+                             iou_threshold=0.99) == 1.0
+    several = predict_dask(trained_3d, da.from_array(X, chunks=(1, 12, 64, 64)),
+                           output="denoised").compute()
+    np.testing.assert_allclose(several, trained_3d.transform(X), atol=1e-4)
+
+
+def test_dask_refuses_channels_clearly():
     da = pytest.importorskip("dask.array")
     from sklearn_denoiseg.out_of_core import predict_dask
 
-    with pytest.raises(ValueError, match="axes='YX'"):
-        predict_dask(trained_3d, da.zeros((4, 16, 32, 32)))
+    X, y = make_blobs(n_images=2, shape=(32, 32), random_state=0)
+    est = DenoiSegEstimator(depth=2, n_filters=8, patch_size=32, batch_size=4, max_epochs=1,
+                            steps_per_epoch=1, axes="YXC", verbose=0).fit(X[..., None], y)
+    with pytest.raises(ValueError, match="axes='YX' or 'ZYX'"):
+        predict_dask(est, da.zeros((4, 32, 32, 1)))

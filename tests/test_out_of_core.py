@@ -58,7 +58,7 @@ def test_predict_dask_errors(trained, blobs):
         predict_dask(trained, X)
     with pytest.raises(ValueError, match="output must be one of"):
         predict_dask(trained, da.from_array(X), output="probabilities")
-    with pytest.raises(ValueError, match=r"shape \(H, W\) or \(n, H, W\)"):
+    with pytest.raises(ValueError, match=r"shape \(Y, X\) or \(n, Y, X\) for a model with"):
         predict_dask(trained, da.zeros((2, 2, 8, 8)))
     denoiser = tiny_estimator().fit(X)
     with pytest.raises(ValueError, match="fitted without annotated labels"):
