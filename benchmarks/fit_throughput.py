@@ -9,6 +9,10 @@ augmentation, validation, threshold search included), so the ratio shows
 what the library costs on top of the network itself.
 
     python benchmarks/fit_throughput.py [--steps 100] [--batch-size 16] [--repeats 3]
+    python benchmarks/fit_throughput.py --stacks --steps 16 --batch-size 8 --repeats 1
+
+``--stacks`` trains the 3D U-Net (``axes="ZYX"``) on patches of 16x64x64 cut
+from 3D stacks of balls instead.
 """
 
 import argparse
@@ -18,20 +22,20 @@ import torch
 from _common import machine, median_time, table
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._loss import DenoiSegLoss
-from sklearn_denoiseg._unet import UNet
+from sklearn_denoiseg._unet import UNet, memory_format
 from sklearn_denoiseg.datasets import make_blobs
 
 
-def plain_loop(steps, batch_size, precision):
+def plain_loop(steps, batch_size, precision, patch):
     torch.manual_seed(0)
-    net = UNet().to(memory_format=torch.channels_last)
+    net = UNet(n_dims=len(patch)).to(memory_format=memory_format(len(patch)))
     loss_fn = DenoiSegLoss()
     optimizer = torch.optim.Adam(net.parameters(), lr=4e-4)
-    x = torch.randn(batch_size, 1, 64, 64).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(batch_size, 1, *patch).contiguous(memory_format=memory_format(len(patch)))
     target = {
-        "original": torch.randn(batch_size, 1, 64, 64),
-        "n2v_mask": torch.rand(batch_size, 1, 64, 64) < 0.015,
-        "classes": torch.randint(0, 3, (batch_size, 64, 64)),
+        "original": torch.randn(batch_size, 1, *patch),
+        "n2v_mask": torch.rand(batch_size, 1, *patch) < 0.015,
+        "classes": torch.randint(0, 3, (batch_size, *patch)),
     }
 
     def run():
@@ -47,14 +51,15 @@ def plain_loop(steps, batch_size, precision):
     return run
 
 
-def estimator_fit(steps, batch_size, precision, data):
+def estimator_fit(steps, batch_size, precision, patch, data):
     X, y = data
     epochs = 4
 
     def run():
         DenoiSegEstimator(
             batch_size=batch_size, steps_per_epoch=steps // epochs, max_epochs=epochs,
-            precision=precision, random_state=0, verbose=0,
+            precision=precision, patch_size=patch, axes="ZYX" if len(patch) == 3 else "YX",
+            random_state=0, verbose=0,
         ).fit(X, y)
 
     return run
@@ -66,11 +71,19 @@ def main():
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--stacks", action="store_true", help="3D U-Net on 16x64x64 patches")
     args = parser.parse_args()
 
-    # 20 images of 256x256, 5 of them annotated: 3 validation images, 2 annotated
-    X, y = make_blobs(n_images=20, shape=(256, 256), n_blobs=40, random_state=0)
-    y[5:] = 0
+    if args.stacks:
+        # 12 stacks of 32x128x128, 4 of them annotated
+        patch = (16, 64, 64)
+        X, y = make_blobs(n_images=12, shape=(32, 128, 128), n_blobs=30, random_state=0)
+        y[4:] = 0
+    else:
+        # 20 images of 256x256, 5 of them annotated: 3 validation images, 2 annotated
+        patch = (64, 64)
+        X, y = make_blobs(n_images=20, shape=(256, 256), n_blobs=40, random_state=0)
+        y[5:] = 0
     print(machine())
     rows, throughput = [], {}
     patches = args.steps * args.batch_size
@@ -78,7 +91,7 @@ def main():
         for name, make in (("plain PyTorch loop", plain_loop),
                            ("DenoiSegEstimator.fit", estimator_fit)):
             extra = ((X, y),) if make is estimator_fit else ()
-            seconds, _ = median_time(make(args.steps, args.batch_size, precision, *extra),
+            seconds, _ = median_time(make(args.steps, args.batch_size, precision, patch, *extra),
                                      args.repeats)
             throughput[name, precision] = patches / seconds
             rows.append([name, precision, f"{seconds:.1f}", f"{patches / seconds:.1f}"])
@@ -90,7 +103,7 @@ def main():
         for name in ("plain PyTorch loop", "DenoiSegEstimator.fit"):
             speedup = throughput[name, "bf16"] / throughput[name, "fp32"]
             rows.append([f"{name}: bf16 / fp32", "", "", f"{speedup:.2f}x"])
-    print(f"\n{args.steps} steps of {args.batch_size} patches of 64x64, "
+    print(f"\n{args.steps} steps of {args.batch_size} patches of {'x'.join(map(str, patch))}, "
           f"median of {args.repeats} runs\n")
     print(table(["what", "precision", "seconds", "patches/s"], rows))
 
