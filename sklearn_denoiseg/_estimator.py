@@ -174,8 +174,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         annotated images or with ``alpha=1`` (it cannot segment).
     threshold_scores_ : dict
         Mean AP per threshold tried by the search.
-    mean_, std_ : float
-        Normalisation statistics of the training images.
+    mean_, std_ : ndarray of shape (n_channels,)
+        Normalisation statistics of the training images, per channel.
     steps_per_epoch_ : int
         Training steps per epoch actually used.
     precision_ : str

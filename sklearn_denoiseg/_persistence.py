@@ -164,7 +164,7 @@ def model_metadata(metadata, version):
     return {
         "predictor": {
             "architecture": {key: params[key] for key in ("depth", "n_filters", "batch_norm")},
-            "mean": metadata["mean_"], "std": metadata["std_"],
+            "mean": metadata["mean_"], "std": metadata["std_"], "axes": "YX",
             "tile_size": params["tile_size"], "precision": params["precision"],
             "device": params["device"],
         },

@@ -146,7 +146,6 @@ class DenoiSegPredictor:
                 tile_size=tile_size,
                 margin=self.margin,
                 channels=channels,
-                max_pixels=tile_size**2,
             )
 
     def _checked(self, images):
@@ -234,10 +233,8 @@ class DenoiSegPredictor:
         """Rebuild a predictor from :meth:`metadata` and :meth:`weights`;
         ``overrides`` replace entries of the metadata (e.g. ``device``)."""
         settings = {**metadata, **overrides}
-        module = UNet(**settings["architecture"])
-        module.load_state_dict(weights)
-        return cls(module, mean=settings["mean"], std=settings["std"],
-                   axes=settings.get("axes", "YX"), tile_size=settings["tile_size"],
+        return cls(_network(settings["architecture"], weights), mean=settings["mean"],
+                   std=settings["std"], axes=settings["axes"], tile_size=settings["tile_size"],
                    device=settings["device"], precision=settings["precision"])
 
     def save(self, path):
@@ -281,6 +278,12 @@ class DenoiSegPredictor:
     def __setstate__(self, state):
         architecture, weights = state.pop("module")
         vars(self).update(state)
-        self.module = UNet(**architecture)
-        self.module.load_state_dict(weights)
+        self.module = _network(architecture, weights)
         self._place(self.device, self.precision)
+
+
+def _network(architecture, weights):
+    """The U-Net of ``architecture`` (``UNet.architecture``) with ``weights``."""
+    module = UNet(**architecture)
+    module.load_state_dict(weights)
+    return module

@@ -250,21 +250,16 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
         seeds = np.array(resume[0]["seeds"])
 
     mean, std = fit_normalization(images)
+    patch = patch_shape(config["patch_size"], images[0].ndim - 1)
+    all_images = [*images, *(val_images or [])]
+    classes = (_classes(labels, len(images))
+               + _classes(val_labels, len(all_images) - len(images)))
+    annotated = np.array([c is not None for c in classes])
     if val_images is None:
-        classes = _classes(labels, len(images))
-        annotated = np.array([c is not None for c in classes])
         train, valid = split_images(annotated, config["validation_fraction"],
                                     np.random.default_rng(seeds[0]))
-        all_images, all_labels = images, labels
     else:
-        n = len(images)
-        all_images = [*images, *val_images]
-        all_labels = None if labels is None and val_labels is None else [
-            *(labels or [np.zeros(i.shape[1:], np.int32) for i in images]),
-            *(val_labels or [np.zeros(i.shape[1:], np.int32) for i in val_images])]
-        classes = _classes(all_labels, len(all_images))
-        annotated = np.array([c is not None for c in classes])
-        train, valid = np.arange(n), np.arange(n, len(all_images))
+        train, valid = np.arange(len(images)), np.arange(len(images), len(all_images))
     normalized = [normalize(image, mean, std) for image in all_images]
 
     def sampler(indices):
@@ -281,7 +276,6 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
     # without annotated validation images the validation loss of a
     # segmentation-only model is always zero: monitor the training loss
     if len(valid) and (config["alpha"] > 0 or annotated[valid].any()):
-        patch = patch_shape(config["patch_size"], images[0].ndim - 1)
         valid_patches = sum(math.prod(math.ceil(side / size) for side, size
                                       in zip(all_images[i].shape[1:], patch)) for i in valid)
         # about one pass over the validation images, but never more than a
@@ -308,9 +302,8 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
         if chatty:
             print(f"resuming from {checkpoint} after epoch {done}")
     if chatty and epochs > 0:
-        patch = "x".join(map(str, patch_shape(config["patch_size"], images[0].ndim - 1)))
         print(f"training {epochs} epochs x {steps} steps x {config['batch_size']} patches of "
-              f"{patch} on {device} ({precision}); "
+              f"{'x'.join(map(str, patch))} on {device} ({precision}); "
               f"{len(train)} training and {len(valid)} validation images", flush=True)
     # partial_fit, unlike fit, keeps the seeded initialisation; it returns
     # normally after a KeyboardInterrupt, with the best weights restored

@@ -203,7 +203,7 @@ def build_parser():
 
     train_parser = command("train", "Train a model on images and a few masks.")
     train_parser.add_argument("images", nargs="+",
-                              help="folders, glob patterns or files of 2D images")
+                              help="folders, glob patterns or files of images (2D unless --axes)")
     train_parser.add_argument("--masks", help="folder of instance masks, matched by file "
                               "name (IMG.tif, IMG_mask.tif, IMG_masks.tif, IMG_label.tif, "
                               "IMG_labels.tif or IMG_seg.tif for IMG.tif); images without a "
@@ -219,7 +219,8 @@ def build_parser():
 
     predict_parser = command("predict", "Segment (and denoise) images with a model.")
     predict_parser.add_argument("model", help="model file written by 'denoiseg train'")
-    predict_parser.add_argument("images", help="folder, glob pattern or file of 2D images")
+    predict_parser.add_argument("images", help="folder, glob pattern or file of images "
+                                "(with the model's axes)")
     predict_parser.add_argument("--output", required=True, help="folder for the results")
     predict_parser.add_argument("--denoised", action="store_true",
                                 help="also write NAME_denoised.tif (float32)")

@@ -19,7 +19,6 @@ import tifffile
 from scipy import ndimage
 
 from ._axes import AXES, ImageAxes
-
 from .exceptions import BinaryMaskWarning
 
 __all__ = ["IMAGE_SUFFIXES", "MASK_SUFFIXES", "find_images", "read_image", "read_images",
@@ -247,8 +246,9 @@ def read_masks(image_paths, mask_dir, shapes, *, mask_suffix=None, axes="YX"):
     Notes
     -----
     A mask holding 0 and a single other value (0/1, 0/255, bool) is read as
-    a binary (semantic) mask: each connected component (4-connectivity)
-    becomes one object, since a single id cannot tell objects apart.
+    a binary (semantic) mask: each connected component (face connectivity:
+    4 in 2D, 6 in 3D) becomes one object, since a single id cannot tell
+    objects apart.
     Touching objects then merge into one; save one id per object to keep
     them apart. A mask of exactly one object labelled 1 is read alike: its
     single component stays one object, so no warning is given for it.
