@@ -13,6 +13,20 @@ AXES = ("YX", "ZYX", "YXC", "CYX", "ZYXC", "CZYX")
 """The image layouts accepted by the ``axes`` parameter."""
 
 
+def per_axis(size, n_dims):
+    """A size given as one int for every spatial axis, or one int per axis,
+    as a tuple of ``n_dims`` ints.
+
+    Examples
+    --------
+    >>> per_axis(64, 3), per_axis((16, 64, 64), 3)
+    ((64, 64, 64), (16, 64, 64))
+    """
+    if isinstance(size, (int, np.integer)):
+        return (int(size),) * n_dims
+    return tuple(int(side) for side in size)
+
+
 @dataclass(frozen=True)
 class ImageAxes:
     """Axes of one image, e.g. "YX", "ZYX" or "YXC".

@@ -12,7 +12,8 @@ from . import _persistence
 from ._axes import ImageAxes
 from ._hardware import resolve_device, resolve_precision
 from ._instances import search_threshold
-from ._parameters import check_params, check_threshold, portable, with_role
+from ._parameters import (check_params, check_threshold, portable, with_role,
+                          with_spatial_defaults)
 from ._predictor import DenoiSegPredictor
 from ._training import reports_progress, train_network
 from ._validation import check_images, check_labels
@@ -53,13 +54,16 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         Filters of the U-Net's first level, doubled at each level.
     batch_norm : bool, default=True
         Batch normalisation after each convolution.
-    patch_size : int or tuple of int, default=64
+    patch_size : int, tuple of int or None, default=None
         Side of the training patches on every spatial axis, or one side per
-        spatial axis (e.g. ``(16, 64, 64)`` for ZYX), multiples of
-        ``2**depth``. Smaller images are padded, and padded pixels carry no
-        loss.
-    batch_size : int, default=128
-        Patches per training step.
+        spatial axis, multiples of ``2**depth``. Smaller images are padded,
+        and padded pixels carry no loss. None: 64 for 2D images (the
+        paper's), (16, 64, 64) for 3D stacks (Z, Y, X): stacks rarely have
+        more than a few tens of planes, often farther apart than the
+        pixels, so fewer planes than rows keep patches inside the stack.
+    batch_size : int or None, default=None
+        Patches per training step. None: 128 for 2D images (the paper's), 8
+        for 3D stacks (the same number of voxels per step).
     max_epochs : int, default=200
         Number of epochs.
     steps_per_epoch : int or None, default=None
@@ -100,11 +104,15 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         (on the annotated training images, with a
         :class:`~sklearn_denoiseg.exceptions.ThresholdOnTrainingImagesWarning`,
         when validation has none) or by :meth:`tune_threshold`.
-    tile_size : int, default=1024
-        Largest image side processed in one pass at prediction; larger images
-        are predicted in overlapping tiles, which bounds memory and gives the
-        same result. Smaller images of one shape are predicted in batches of
-        up to ``tile_size**2`` pixels.
+    tile_size : int, tuple of int or None, default=None
+        Largest image side processed in one pass at prediction, on every
+        spatial axis or one per spatial axis; larger images are predicted in
+        overlapping tiles, which bounds memory and gives the same result.
+        Smaller images of one shape are predicted in batches of up to the
+        pixels of one tile. None: 1024 for 2D images; (64, 256, 256) for 3D
+        stacks, about 3 GB of working memory for the default network in
+        float32. Every side must exceed twice the network's receptive-field
+        radius (for ``depth=4``, 272: None raises the default to that).
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Torch device; "auto" uses CUDA when available, else the CPU.
     precision : {"auto", "bf16", "fp32"}, default="auto"
@@ -212,8 +220,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         depth=4,
         n_filters=32,
         batch_norm=True,
-        patch_size=64,
-        batch_size=128,
+        patch_size=None,
+        batch_size=None,
         max_epochs=200,
         steps_per_epoch=None,
         lr=4e-4,
@@ -223,7 +231,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         label_fraction=0.25,
         validation_fraction=0.15,
         threshold="auto",
-        tile_size=1024,
+        tile_size=None,
         device="auto",
         precision="auto",
         axes="YX",
@@ -322,6 +330,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     def _fit(self, X, y, X_val, y_val):
         params = self.get_params()
         check_params(params)
+        params = with_spatial_defaults(params)
         axes = ImageAxes(self.axes)
         device = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, device)

@@ -18,6 +18,16 @@ from ._hardware import PRECISIONS
 from ._tiling import check_tile_size
 from ._validation import check_scalar
 
+SPATIAL_DEFAULTS = {
+    2: {"patch_size": 64, "batch_size": 128},
+    3: {"patch_size": (16, 64, 64), "batch_size": 8},
+}
+"""What ``patch_size=None`` and ``batch_size=None`` mean, per number of
+spatial axes. 2D: the paper's 128 patches of 64x64. 3D: patches of 16
+planes of 64x64 (stacks are rarely more than a few tens of planes, and their
+planes lie farther apart than their pixels), 8 per step: the voxels of the
+2D step."""
+
 ROLES = {
     "alpha": "training",
     "depth": "training",
@@ -49,6 +59,14 @@ def with_role(params, *roles):
     return {name: value for name, value in params.items() if ROLES[name] in roles}
 
 
+def with_spatial_defaults(params):
+    """``params`` with a None ``patch_size`` or ``batch_size`` replaced by
+    the default for the dimensionality of ``axes``."""
+    defaults = SPATIAL_DEFAULTS[ImageAxes(params["axes"]).n_spatial]
+    return {**params, **{name: value for name, value in defaults.items()
+                         if params[name] is None}}
+
+
 def portable(params):
     """Parameters as plain values that survive a JSON round trip."""
     params = dict(params)
@@ -72,8 +90,9 @@ def check_params(params):
     if not isinstance(p["batch_norm"], (bool, np.bool_)):
         raise TypeError(f"batch_norm must be True or False; got {p['batch_norm']!r}")
     axes = ImageAxes(p["axes"])
-    check_patch_size(p["patch_size"], axes.n_spatial, p["depth"])
-    check_scalar(p["batch_size"], "batch_size", kind=Integral, low=1)
+    check_patch_size(with_spatial_defaults(p)["patch_size"], axes.n_spatial, p["depth"],
+                     given=p["patch_size"])
+    check_scalar(p["batch_size"], "batch_size", kind=Integral, low=1, allow=(None,))
     check_scalar(p["max_epochs"], "max_epochs", kind=Integral, low=1)
     check_scalar(p["steps_per_epoch"], "steps_per_epoch", kind=Integral, low=1, allow=(None,))
     check_scalar(p["lr"], "lr", low=0, low_inclusive=False)
@@ -90,7 +109,7 @@ def check_params(params):
     check_scalar(p["validation_fraction"], "validation_fraction", low=0, high=1,
                  high_inclusive=False)
     check_threshold(p["threshold"])
-    check_tile_size(p["tile_size"], p["depth"])
+    check_tile_size(p["tile_size"], p["depth"], axes.n_spatial)
     check_scalar(p["verbose"], "verbose", kind=Integral, low=0)
     if p["precision"] not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {p['precision']!r}")
@@ -99,9 +118,9 @@ def check_params(params):
         raise TypeError(f"checkpoint_dir must be a path or None; got {p['checkpoint_dir']!r}")
 
 
-def check_patch_size(patch_size, n_spatial, depth):
+def check_patch_size(patch_size, n_spatial, depth, given=0):
     """``patch_size``: an int, or one int per spatial axis, multiples of
-    ``2**depth``."""
+    ``2**depth``; ``given=None`` says that it is the default for None."""
     sides = (patch_size,) if isinstance(patch_size, numbers.Integral) else patch_size
     if isinstance(patch_size, (str, bytes)) or not isinstance(sides, (tuple, list)) or len(
             sides) not in (1, n_spatial) or not all(
@@ -110,8 +129,9 @@ def check_patch_size(patch_size, n_spatial, depth):
         raise ValueError(f"patch_size must be a positive integer or a tuple of {n_spatial} "
                          f"positive integers (one per spatial axis); got {patch_size!r}")
     if any(side % 2**depth for side in sides):
+        got = f"None, which means {patch_size!r} here" if given is None else repr(patch_size)
         raise ValueError(f"patch_size must be a multiple of 2**depth = {2**depth} on every "
-                         f"axis; got {patch_size!r}")
+                         f"axis; got {got}")
 
 
 def check_threshold(threshold):

@@ -4,15 +4,9 @@ Noise2Void masks, drawn on the fly from the normalised images."""
 import numpy as np
 from torch.utils.data import Dataset, Sampler
 
+from ._axes import per_axis
 from ._masking import n2v_mask
 from ._targets import IGNORE
-
-
-def patch_shape(patch_size, n_dims):
-    """``patch_size`` (an int, or one int per spatial axis) as a tuple."""
-    if isinstance(patch_size, (int, np.integer)):
-        return (int(patch_size),) * n_dims
-    return tuple(patch_size)
 
 
 class PatchSampler:
@@ -46,7 +40,7 @@ class PatchSampler:
     def __init__(
         self, images, classes, *, patch_size, batch_size, label_fraction, perc_pix, radius
     ):
-        self.patch_size = patch_shape(patch_size, images[0].ndim - 1)
+        self.patch_size = per_axis(patch_size, images[0].ndim - 1)
         self.batch_size = batch_size
         self.perc_pix = perc_pix
         self.radius = radius

@@ -13,7 +13,7 @@ from ._channels import ChannelLayout
 from ._hardware import resolve_device, resolve_precision
 from ._instances import foreground_to_instances
 from ._normalization import denormalize, normalize
-from ._tiling import check_tile_size, context_margin, predict_tiled
+from ._tiling import check_tile_size, context_margin, predict_tiled, tile_shape
 from ._unet import UNet, memory_format
 from ._validation import check_images
 
@@ -42,9 +42,9 @@ class DenoiSegPredictor:
 
     It normalises images with the training statistics, pads them to the
     network's grid, predicts large images in overlapping tiles and small
-    images of one shape in batches of up to ``tile_size**2`` pixels, and
-    maps the outputs back: denoised
-    images to input units, class logits to probabilities. It is what a
+    images of one shape in batches of up to the pixels of one tile, and maps
+    the outputs back: denoised images to input units, class logits to
+    probabilities. It is what a
     fitted :class:`~sklearn_denoiseg.DenoiSegEstimator` keeps as
     ``predictor_``, and what is shipped to Dask workers; it knows nothing of
     training and pickles without optimiser state.
@@ -58,9 +58,11 @@ class DenoiSegPredictor:
     axes : str, default="YX"
         Axes of one image (see :class:`~sklearn_denoiseg.DenoiSegEstimator`);
         they must match the network's spatial axes and channels.
-    tile_size : int, default=1024
-        Largest image side predicted in one pass; larger images are tiled
-        with the same result.
+    tile_size : int, tuple of int or None, default=None
+        Largest image side predicted in one pass, on every spatial axis or
+        one per spatial axis; larger images are tiled with the same result.
+        None: 1024 in 2D, (64, 256, 256) in 3D (see
+        :class:`~sklearn_denoiseg.DenoiSegEstimator`).
     device : str, default="auto"
         Torch device to predict on; "auto" picks CUDA when available. A CUDA
         device missing here (a model trained on a GPU, loaded elsewhere)
@@ -87,7 +89,7 @@ class DenoiSegPredictor:
     ((20, 30), (20, 30, 3))
     """
 
-    def __init__(self, module, *, mean, std, axes="YX", tile_size=1024, device="auto",
+    def __init__(self, module, *, mean, std, axes="YX", tile_size=None, device="auto",
                  precision="auto"):
         self.module = module
         self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
@@ -134,16 +136,16 @@ class DenoiSegPredictor:
 
     def _outputs(self, images, channels):
         """Kept output channels of every image, (n_kept, *spatial) float32 each."""
-        check_tile_size(self.tile_size, self.depth)
+        n_dims = self.module.n_dims
+        check_tile_size(self.tile_size, self.depth, n_dims)
         grid = 2**self.depth
-        tile_size = self.tile_size - self.tile_size % grid
         with keep_freed_memory():
             return predict_tiled(
                 self._forward,
                 [normalize(self.axes.to_channels_first(image), self.mean, self.std)
                  for image in images],
                 multiple=grid,
-                tile_size=tile_size,
+                tile=tile_shape(self.tile_size, self.depth, n_dims),
                 margin=self.margin,
                 channels=channels,
             )

@@ -1,7 +1,7 @@
 """Whole-image and tiled prediction with padding to the network's grid.
 
-An image is reflect-padded so that both sides are multiples of the network's
-down-sampling factor. If the padded image is larger than ``tile_size`` it is
+An image is reflect-padded so that every side is a multiple of the network's
+down-sampling factor. If the padded image is larger than the tile shape it is
 cut into overlapping windows aligned on that grid; each window keeps only its
 core, at least one receptive-field radius away from any inner window edge, so
 tiled and whole-image predictions agree up to float rounding. Windows of equal
@@ -14,8 +14,16 @@ import numbers
 
 import numpy as np
 
+from ._axes import per_axis
 from ._unet import receptive_field_radius
 from ._validation import check_scalar
+
+DEFAULT_TILE = {2: (1024, 1024), 3: (64, 256, 256)}
+"""Window shape of ``tile_size=None`` per number of spatial axes. In 2D one
+window of 1024x1024 pixels; in 3D 64 planes of 256x256, about 4 M voxels
+(about 2.8 GB in float32 for a 32-filter U-Net, ``benchmarks/predict_3d.py``),
+where the context margins of a depth-2 U-Net cost 1.6x the voxels of the
+cores when a stack is tiled in Y and X."""
 
 
 def _round_up(value, multiple):
@@ -45,11 +53,11 @@ def pad_to_multiple(image, multiple, n_leading=0):
     return padded, crop
 
 
-def _axis_windows(size, tile_size, margin):
+def _axis_windows(size, side, margin):
     """Windows ``(start, stop)`` and their cores along one padded axis."""
-    if size <= tile_size:
+    if size <= side:
         return [((0, size), (0, size))]
-    core = tile_size - 2 * margin
+    core = side - 2 * margin
     windows = []
     for core_start in range(0, size, core):
         core_stop = min(core_start + core, size)
@@ -59,15 +67,16 @@ def _axis_windows(size, tile_size, margin):
     return windows
 
 
-def tile_windows(shape, tile_size, margin):
+def tile_windows(shape, tile, margin):
     """Windows covering a padded image of ``shape``.
 
     Parameters
     ----------
     shape : tuple of int
         Shape of the padded image, multiples of the network grid.
-    tile_size : int
-        Largest window side, a multiple of the grid larger than ``2 * margin``.
+    tile : tuple of int
+        Largest window side per axis, multiples of the grid larger than
+        ``2 * margin``.
     margin : int
         Context kept around each core, a multiple of the grid.
 
@@ -79,12 +88,12 @@ def tile_windows(shape, tile_size, margin):
         the image. Windows are listed in row-major order.
     """
     tiles = []
-    for per_axis in itertools.product(*(_axis_windows(side, tile_size, margin)
-                                        for side in shape)):
+    for windows in itertools.product(*(_axis_windows(size, side, margin)
+                                       for size, side in zip(shape, tile))):
         tiles.append((
-            tuple(slice(start, stop) for (start, stop), _ in per_axis),
-            tuple(slice(c0 - start, c1 - start) for (start, _), (c0, c1) in per_axis),
-            tuple(slice(c0, c1) for _, (c0, c1) in per_axis),
+            tuple(slice(start, stop) for (start, stop), _ in windows),
+            tuple(slice(c0 - start, c1 - start) for (start, _), (c0, c1) in windows),
+            tuple(slice(c0, c1) for _, (c0, c1) in windows),
         ))
     return tiles
 
@@ -102,18 +111,50 @@ def context_margin(depth):
     return grid * math.ceil(receptive_field_radius(depth) / grid)
 
 
-def check_tile_size(tile_size, depth):
-    """``tile_size`` must be an integer that leaves a core inside the margins
-    of a U-Net of this ``depth``."""
-    return check_scalar(tile_size, "tile_size", kind=numbers.Integral,
-                        low=2 * context_margin(depth) + 2**depth)
+def _smallest_tile(depth):
+    """The smallest window side that leaves a core inside the margins."""
+    return 2 * context_margin(depth) + 2**depth
 
 
-def predict_tiled(forward, images, *, multiple, tile_size, margin, channels=slice(None),
+def check_tile_size(tile_size, depth, n_dims):
+    """``tile_size`` must be None, or an integer (every axis) or one integer
+    per spatial axis that leaves a core inside the margins of a U-Net of this
+    ``depth``."""
+    if tile_size is None:
+        return
+    if isinstance(tile_size, (tuple, list)):
+        if len(tile_size) != n_dims:
+            raise ValueError(f"tile_size must be None, an integer or a tuple of {n_dims} "
+                             f"integers (one per spatial axis); got {tile_size!r}")
+        for axis, side in enumerate(tile_size):
+            check_scalar(side, f"tile_size[{axis}]", kind=numbers.Integral,
+                         low=_smallest_tile(depth))
+    else:
+        check_scalar(tile_size, "tile_size", kind=numbers.Integral, low=_smallest_tile(depth))
+
+
+def tile_shape(tile_size, depth, n_dims):
+    """Window shape for ``tile_size``, each side a multiple of the grid.
+
+    None gives :data:`DEFAULT_TILE`, with every side raised to at least the
+    smallest that leaves a core inside the margins of a U-Net of this depth.
+
+    Examples
+    --------
+    >>> tile_shape(None, 2, 3), tile_shape(None, 4, 3), tile_shape(100, 2, 2)
+    ((64, 256, 256), (272, 272, 272), (100, 100))
+    """
+    grid = 2**depth
+    if tile_size is None:
+        return tuple(max(side, _smallest_tile(depth)) for side in DEFAULT_TILE[n_dims])
+    return tuple(side - side % grid for side in per_axis(tile_size, n_dims))
+
+
+def predict_tiled(forward, images, *, multiple, tile, margin, channels=slice(None),
                   max_pixels=None):
     """Run ``forward`` on images of any size, in tiles when they are large.
 
-    Each image is padded to the grid; images larger than ``tile_size`` are cut
+    Each image is padded to the grid; images larger than ``tile`` are cut
     into overlapping windows. Windows of the same shape (many small images of
     one size, the inner tiles of a large image) go through ``forward``
     together, up to ``max_pixels`` pixels per call.
@@ -127,29 +168,29 @@ def predict_tiled(forward, images, *, multiple, tile_size, margin, channels=slic
         Channels first, 2D or 3D.
     multiple : int
         The network's down-sampling factor ``2**depth``.
-    tile_size : int
-        Largest window side processed at once.
+    tile : tuple of int
+        Largest window side per axis processed at once (:func:`tile_shape`).
     margin : int
         Context around each tile core (:func:`context_margin`).
     channels : slice, default=slice(None)
         Output channels to keep; only these are stitched, which bounds the
         memory of large images.
     max_pixels : int or None, default=None
-        Largest number of pixels per call of ``forward``; None allows one
-        window of ``tile_size`` on every side.
+        Largest number of pixels per call of ``forward``; None allows the
+        pixels of one window of shape ``tile``.
 
     Returns
     -------
     list of ndarray of shape (n_kept, *spatial), float32
     """
-    max_pixels = max_pixels or tile_size ** 2
+    max_pixels = max_pixels or math.prod(tile)
     padded, crops, outputs = [], [], [None] * len(images)
     by_shape = {}
     for index, image in enumerate(images):
         image, crop = pad_to_multiple(image, multiple, n_leading=1)
         padded.append(image)
         crops.append(crop)
-        for window, core_in_window, core in tile_windows(image.shape[1:], tile_size, margin):
+        for window, core_in_window, core in tile_windows(image.shape[1:], tile, margin):
             shape = tuple(s.stop - s.start for s in window)
             by_shape.setdefault(shape, []).append((index, window, core_in_window, core))
     for shape, jobs in by_shape.items():

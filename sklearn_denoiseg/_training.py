@@ -18,11 +18,12 @@ from skorch.history import History
 
 from . import _persistence
 from ._allocator import keep_freed_memory
+from ._axes import per_axis
 from ._checkpoint import Checkpoint, fingerprint, restore
 from ._loss import DenoiSegLoss
 from ._net import LOSS_TERMS, DenoiSegNet, RestoreBestWeights
 from ._normalization import fit_normalization, normalize
-from ._patches import BatchSeeds, FixedBatches, PatchSampler, RandomBatches, patch_shape
+from ._patches import BatchSeeds, FixedBatches, PatchSampler, RandomBatches
 from ._split import split_images
 from ._targets import labels_to_classes
 from ._unet import UNet
@@ -123,7 +124,7 @@ def auto_steps(images, patch_size, batch_size):
     """The paper's steps per epoch: ``max(100, min(P / batch_size, 400))``
     with ``P`` the augmented non-overlapping patches of the images
     (channels first)."""
-    patch = patch_shape(patch_size, images[0].ndim - 1)
+    patch = per_axis(patch_size, images[0].ndim - 1)
     patches = sum(math.prod(max(1, side // size) for side, size in zip(image.shape[1:], patch))
                   for image in images)
     return max(100, min(AUGMENTATIONS * patches // batch_size, 400))
@@ -250,7 +251,7 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
         seeds = np.array(resume[0]["seeds"])
 
     mean, std = fit_normalization(images)
-    patch = patch_shape(config["patch_size"], images[0].ndim - 1)
+    patch = per_axis(config["patch_size"], images[0].ndim - 1)
     all_images = [*images, *(val_images or [])]
     classes = (_classes(labels, len(images))
                + _classes(val_labels, len(all_images) - len(images)))

@@ -8,6 +8,7 @@ import torch
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._axes import ImageAxes
 from sklearn_denoiseg._masking import box_side, n2v_mask
+from sklearn_denoiseg._parameters import with_spatial_defaults
 from sklearn_denoiseg._patches import PatchSampler
 from sklearn_denoiseg._unet import UNet
 from sklearn_denoiseg._validation import check_images
@@ -147,15 +148,33 @@ def test_3d_training_beats_an_untrained_network(trained_3d, stacks):
     assert trained_3d.score(X[3:], y[3:]) > untrained.score(X[3:], y[3:]) + 0.3
 
 
-def test_3d_tiling_equals_whole_volume(trained_3d):
-    volume = np.random.default_rng(0).normal(size=(12, 90, 70)).astype(np.float32)
-    whole = trained_3d.predict_proba([volume])[0]
-    trained_3d.set_params(tile_size=64)   # margin 28 for depth 2: tiles in Y and X
+@pytest.mark.parametrize("shape, tile_size", [
+    ((12, 90, 70), 64),               # margin 28 for depth 2: tiles in Y and X
+    ((80, 40, 40), (64, 1024, 1024)),  # tiles in Z only
+])
+def test_3d_tiling_equals_whole_volume(trained_3d, shape, tile_size):
+    volume = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    trained_3d.set_params(tile_size=1024)
     try:
+        whole = trained_3d.predict_proba([volume])[0]
+        trained_3d.set_params(tile_size=tile_size)
         tiled = trained_3d.predict_proba([volume])[0]
     finally:
-        trained_3d.set_params(tile_size=1024)
+        trained_3d.set_params(tile_size=None)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_patch_and_batch_defaults_follow_the_dimensionality():
+    params = DenoiSegEstimator(axes="ZYX").get_params()
+    assert params["patch_size"] is None and params["batch_size"] is None
+    resolved = with_spatial_defaults(params)
+    assert (resolved["patch_size"], resolved["batch_size"]) == ((16, 64, 64), 8)
+    resolved = with_spatial_defaults(DenoiSegEstimator(axes="YXC").get_params())
+    assert (resolved["patch_size"], resolved["batch_size"]) == (64, 128)   # the paper's
+    # a given value is kept
+    assert with_spatial_defaults({**params, "batch_size": 3})["batch_size"] == 3
+    with pytest.raises(ValueError, match=r"got None, which means \(16, 64, 64\) here"):
+        DenoiSegEstimator(axes="ZYX", depth=5).fit(np.zeros((2, 16, 32, 32), np.float32))
 
 
 def test_3d_model_saves_and_loads(trained_3d, stacks, tmp_path):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_denoiseg._tiling import context_margin, pad_to_multiple, predict_tiled, tile_windows
+from sklearn_denoiseg._tiling import (check_tile_size, context_margin, pad_to_multiple,
+                                      predict_tiled, tile_shape, tile_windows)
 from sklearn_denoiseg._unet import UNet, receptive_field_radius
 
 
@@ -17,7 +18,7 @@ def test_pad_to_multiple_and_crop_back(shape):
 @pytest.mark.parametrize("shape", [(96, 96), (160, 64), (200, 104)])
 def test_cores_cover_image_exactly_once(shape):
     coverage = np.zeros(shape, dtype=int)
-    for window, core_in_window, core in tile_windows(shape, tile_size=64, margin=16):
+    for window, core_in_window, core in tile_windows(shape, (64, 64), margin=16):
         window_rows = window[0].stop - window[0].start
         assert window_rows <= 64 and window_rows % 8 == 0
         assert core_in_window[0].stop - core_in_window[0].start == core[0].stop - core[0].start
@@ -28,7 +29,7 @@ def test_cores_cover_image_exactly_once(shape):
 def test_cores_cover_a_volume_exactly_once():
     shape = (40, 96, 72)
     coverage = np.zeros(shape, dtype=int)
-    for _, _, core in tile_windows(shape, tile_size=48, margin=8):
+    for _, _, core in tile_windows(shape, (48, 48, 48), margin=8):
         coverage[core] += 1
     assert (coverage == 1).all()
 
@@ -55,9 +56,9 @@ def test_tiled_equals_whole_image_prediction():
     forward = unet_forward()
     margin = context_margin(2)
     image = np.random.default_rng(0).normal(size=(1, 150, 97)).astype(np.float32)
-    [whole] = predict_tiled(forward, [image], multiple=4, tile_size=1024, margin=margin)
-    [tiled] = predict_tiled(forward, [image], multiple=4, tile_size=64, margin=margin)
-    assert len(tile_windows((152, 100), 64, margin)) > 4
+    [whole] = predict_tiled(forward, [image], multiple=4, tile=(1024, 1024), margin=margin)
+    [tiled] = predict_tiled(forward, [image], multiple=4, tile=(64, 64), margin=margin)
+    assert len(tile_windows((152, 100), (64, 64), margin)) > 4
     assert whole.shape == tiled.shape == (4, 150, 97)
     np.testing.assert_allclose(tiled, whole, atol=1e-4)
 
@@ -67,7 +68,7 @@ def test_batched_images_equal_one_by_one():
     rng = np.random.default_rng(0)
     images = [rng.normal(size=(1, *shape)).astype(np.float32)
               for shape in [(32, 32), (30, 31), (32, 32), (70, 20), (32, 32), (150, 97)]]
-    settings = dict(multiple=4, tile_size=64, margin=context_margin(2))
+    settings = dict(multiple=4, tile=(64, 64), margin=context_margin(2))
     together = predict_tiled(forward, images, **settings)
     for image, result in zip(images, together):
         [alone] = predict_tiled(forward, [image], **settings)
@@ -83,7 +84,7 @@ def test_windows_of_one_shape_share_forward_calls_within_the_pixel_budget():
         return batch
 
     images = [np.full((1, 32, 32), i, np.float32) for i in range(10)] + [np.zeros((1, 16, 8))]
-    results = predict_tiled(forward, images, multiple=4, tile_size=128, margin=8,
+    results = predict_tiled(forward, images, multiple=4, tile=(128, 128), margin=8,
                             max_pixels=4 * 32 * 32)
     assert sorted(calls) == sorted([(4, 1, 32, 32), (4, 1, 32, 32), (2, 1, 32, 32),
                                     (1, 1, 16, 8)])
@@ -96,8 +97,35 @@ def test_only_requested_channels_are_kept():
         return np.concatenate([batch, 2 * batch, 3 * batch], axis=1)
 
     image = np.random.default_rng(0).normal(size=(1, 70, 50)).astype(np.float32)
-    for tile_size in (1024, 32):
-        [kept] = predict_tiled(forward, [image], multiple=4, tile_size=tile_size, margin=8,
+    for side in (1024, 32):
+        [kept] = predict_tiled(forward, [image], multiple=4, tile=(side, side), margin=8,
                                channels=slice(1, 2))
         assert kept.shape == (1, 70, 50)
         np.testing.assert_allclose(kept, 2 * image, rtol=1e-6)
+
+
+def test_windows_follow_a_tile_shape_per_axis():
+    # a stack of 40 planes in windows of 64 planes: never cut in Z
+    windows = tile_windows((40, 96, 72), (64, 48, 48), margin=8)
+    assert {w[0].stop - w[0].start for w, _, _ in windows} == {40}
+    assert max(w[1].stop - w[1].start for w, _, _ in windows) == 48
+
+
+def test_default_tile_shape_leaves_a_core_for_every_depth():
+    assert tile_shape(None, 4, 2) == (1024, 1024)
+    assert tile_shape(None, 2, 3) == (64, 256, 256)
+    for depth in range(1, 6):
+        shape = tile_shape(None, depth, 3)
+        check_tile_size(shape, depth, 3)                       # a valid explicit value too
+        assert all(side % 2**depth == 0 and side > 2 * context_margin(depth) for side in shape)
+    assert tile_shape((70, 130, 100), 2, 3) == (68, 128, 100)  # rounded down to the grid
+
+
+@pytest.mark.parametrize("tile_size, message", [
+    (32, r"tile_size must be in \[60, inf\]"),
+    ((64, 64), "tuple of 3 integers"),
+    ((64, 32, 64), r"tile_size\[1\] must be in \[60, inf\]"),
+])
+def test_tile_size_errors_name_the_axis(tile_size, message):
+    with pytest.raises(ValueError, match=message):
+        check_tile_size(tile_size, 2, 3)
