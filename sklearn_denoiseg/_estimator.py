@@ -12,8 +12,7 @@ from . import _persistence
 from ._axes import ImageAxes
 from ._hardware import resolve_device, resolve_precision
 from ._instances import search_threshold
-from ._parameters import (check_params, check_threshold, portable, with_role,
-                          with_spatial_defaults)
+from ._parameters import check_params, check_threshold, portable, with_defaults, with_role
 from ._predictor import DenoiSegPredictor
 from ._training import reports_progress, train_network
 from ._validation import check_images, check_labels
@@ -78,6 +77,25 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         Percentage of pixels of each patch masked for Noise2Void.
     n2v_radius : int, default=5
         Radius of the window from which masked pixels get their replacement.
+    n2v2 : bool, default=False
+        N2V2 (Höck et al., 2022): blur-pool down-sampling instead of max
+        pooling, no skip connection at the top level of the U-Net, and blind
+        spots replaced by the median of their window without the centre.
+        Removes the checkerboard artefacts of Noise2Void.
+    n2v_replacement : {None, "uniform_with_center", "uniform", "median"}, default=None
+        Value a blind spot shows the network: a random pixel of its window,
+        the centre included (the paper's) or not, or the window's median
+        without the centre. None: "median" with ``n2v2``, else
+        "uniform_with_center".
+    struct_n2v_axis : {None, "horizontal", "vertical"}, default=None
+        structN2V (Broaddus et al., 2020), for noise correlated along rows
+        ("horizontal", along X) or columns ("vertical", along Y), such as
+        camera read-out stripes: the pixels of a line of
+        ``struct_n2v_span`` pixels through each blind spot get random
+        values, so the network cannot predict the noise from its correlated
+        neighbours. In 3D the line lies in the blind spot's plane.
+    struct_n2v_span : int, default=5
+        Odd length of the structN2V line.
     class_weights : tuple of 3 floats, default=(1.0, 1.0, 5.0)
         Loss weights of background, foreground and border pixels.
     label_fraction : float in (0, 1] or None, default=0.25
@@ -227,6 +245,10 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         lr=4e-4,
         n2v_perc_pix=1.5,
         n2v_radius=5,
+        n2v2=False,
+        n2v_replacement=None,
+        struct_n2v_axis=None,
+        struct_n2v_span=5,
         class_weights=(1.0, 1.0, 5.0),
         label_fraction=0.25,
         validation_fraction=0.15,
@@ -250,6 +272,10 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.n2v_perc_pix = n2v_perc_pix
         self.n2v_radius = n2v_radius
+        self.n2v2 = n2v2
+        self.n2v_replacement = n2v_replacement
+        self.struct_n2v_axis = struct_n2v_axis
+        self.struct_n2v_span = struct_n2v_span
         self.class_weights = class_weights
         self.label_fraction = label_fraction
         self.validation_fraction = validation_fraction
@@ -330,7 +356,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     def _fit(self, X, y, X_val, y_val):
         params = self.get_params()
         check_params(params)
-        params = with_spatial_defaults(params)
+        params = with_defaults(params)
         axes = ImageAxes(self.axes)
         device = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, device)

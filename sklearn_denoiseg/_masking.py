@@ -1,6 +1,16 @@
-"""Noise2Void blind-spot masking of a batch of 2D or 3D patches, vectorised."""
+"""Noise2Void blind-spot masking of a batch of 2D or 3D patches, vectorised:
+the blind spots, their replacement values (the paper's rule and those of
+N2V2), and the lines that structN2V hides around them."""
 
 import numpy as np
+
+REPLACEMENTS = ("uniform_with_center", "uniform", "median")
+"""Rules for the value a blind spot shows the network: a uniformly random
+pixel of its window, the centre included (Noise2Void, DenoiSeg); the same
+without the centre; the median of the window without the centre (N2V2)."""
+
+STRUCT_AXES = {"horizontal": -1, "vertical": -2}
+"""structN2V line orientations: along X (rows of the image) or along Y."""
 
 
 def box_side(perc_pix, n_dims=2):
@@ -19,14 +29,18 @@ def box_side(perc_pix, n_dims=2):
     return max(1, int(round((100.0 / perc_pix) ** (1.0 / n_dims))))
 
 
-def n2v_mask(patches, *, perc_pix, radius, rng, valid_shapes=None):
-    """Choose blind-spot pixels and replace them by random neighbours.
+def n2v_mask(patches, *, perc_pix, radius, rng, valid_shapes=None,
+             replacement="uniform_with_center", struct_axis=None, struct_span=5):
+    """Choose blind-spot pixels and replace their values.
 
     Each patch is cut into boxes of side :func:`box_side`; one uniformly random
-    pixel per box is chosen, and its value is replaced by the value of a
-    uniformly random pixel of the ``(2 * radius + 1)`` square (cube) window
-    around it (clipped at the patch border, the centre itself may be drawn).
-    Values are read from the unmodified patches.
+    pixel per box is chosen, and its value is replaced according to
+    ``replacement`` from the ``(2 * radius + 1)`` square (cube) window around
+    it, clipped at the valid region. Values are read from the unmodified
+    patches. With ``struct_axis``, the other pixels of a line of
+    ``struct_span`` pixels through each blind spot (clipped at the valid
+    region) get values drawn uniformly between the patch's minimum and
+    maximum (structN2V); the loss still looks at the blind spots only.
 
     Parameters
     ----------
@@ -42,6 +56,14 @@ def n2v_mask(patches, *, perc_pix, radius, rng, valid_shapes=None):
         Extent of the real image region in the first corner of each patch
         (the rest is padding, never masked nor used as a replacement). None
         means whole patches.
+    replacement : {"uniform_with_center", "uniform", "median"}
+        See :data:`REPLACEMENTS`.
+    struct_axis : {None, "horizontal", "vertical"}
+        Axis along which the noise is correlated: "horizontal" hides a line
+        along X (the last axis), "vertical" along Y. In 3D the line lies in
+        the plane of its blind spot.
+    struct_span : int, default=5
+        Odd length of the hidden line, its blind spot in the middle.
 
     Returns
     -------
@@ -78,13 +100,70 @@ def n2v_mask(patches, *, perc_pix, radius, rng, valid_shapes=None):
         keep &= along(ok, axis)
     batch = np.broadcast_to(np.arange(n).reshape([n] + [1] * n_dims), grid)[keep]
     coords = [along(picked, axis)[keep] for axis, (picked, _) in enumerate(picks)]
-    sources = [
-        np.clip(c + rng.integers(-radius, radius + 1, size=c.size), 0,
-                valid_shapes[batch, axis] - 1)
-        for axis, c in enumerate(coords)
-    ]
+    limits = valid_shapes[batch]
     masked = patches.copy()
-    masked[(batch, *coords)] = patches[(batch, *sources)]
+    if replacement == "median":
+        masked[(batch, *coords)] = _window_median(patches, batch, coords, limits, radius)
+    else:
+        sources = _uniform_sources(coords, limits, radius, rng,
+                                   with_center=replacement == "uniform_with_center")
+        masked[(batch, *coords)] = patches[(batch, *sources)]
+    if struct_axis is not None:
+        _hide_lines(masked, patches, batch, coords, limits, STRUCT_AXES[struct_axis],
+                    struct_span, rng)
     mask = np.zeros(patches.shape, dtype=bool)
     mask[(batch, *coords)] = True
     return masked, mask
+
+
+def _uniform_sources(coords, limits, radius, rng, with_center):
+    """A uniformly random pixel of each blind spot's window; without the
+    centre, draws that land on it (also after clipping) are drawn again."""
+    def draw(centres, bounds):
+        return [np.clip(c + rng.integers(-radius, radius + 1, size=c.size), 0, bounds[:, axis] - 1)
+                for axis, c in enumerate(centres)]
+
+    sources = draw(coords, limits)
+    alone = np.all(limits == 1, axis=1)          # a one-pixel region has only its centre
+    while not with_center:
+        again = np.flatnonzero(np.logical_and.reduce([s == c for s, c in zip(sources, coords)])
+                               & ~alone)
+        if not again.size:
+            break
+        for axis, redrawn in enumerate(draw([c[again] for c in coords], limits[again])):
+            sources[axis][again] = redrawn
+    return sources
+
+
+def _window_median(patches, batch, coords, limits, radius):
+    """Median of each blind spot's window, the centre and the pixels outside
+    the valid region left out."""
+    n_dims = len(coords)
+    offsets = np.stack(np.meshgrid(*[np.arange(-radius, radius + 1)] * n_dims, indexing="ij"),
+                       axis=-1).reshape(-1, n_dims)
+    offsets = offsets[np.any(offsets != 0, axis=1)]                  # no centre
+    points = np.stack(coords, axis=1)[:, None, :] + offsets[None]     # (spots, window, n_dims)
+    inside = np.all((points >= 0) & (points < limits[:, None, :]), axis=2)
+    points = np.where(inside[..., None], points, 0)
+    values = patches[(batch[:, None], *np.moveaxis(points, 2, 0))].astype(np.float64)
+    values[~inside] = np.nan
+    alone = ~inside.any(axis=1)                  # a one-pixel region keeps its own value
+    values[alone, 0] = patches[(batch[alone], *(c[alone] for c in coords))]
+    return np.nanmedian(values, axis=1)
+
+
+def _hide_lines(masked, patches, batch, coords, limits, axis, span, rng):
+    """structN2V: give the pixels of the line of ``span`` pixels along
+    ``axis`` through each blind spot (not the spot itself) random values."""
+    half = span // 2
+    axis = len(coords) + axis                                         # index among the coords
+    steps = np.array([step for step in range(-half, half + 1) if step])
+    along = coords[axis][:, None] + steps[None]                       # (spots, span - 1)
+    inside = (along >= 0) & (along < limits[:, axis, None])
+    spot, step = np.nonzero(inside)
+    line = [c[spot] for c in coords]
+    line[axis] = along[spot, step]
+    flat = patches.reshape(len(patches), -1)
+    low, high = flat.min(axis=1), flat.max(axis=1)
+    which = batch[spot]
+    masked[(which, *line)] = rng.uniform(low[which], high[which])

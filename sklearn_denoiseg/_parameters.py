@@ -15,6 +15,7 @@ import numpy as np
 
 from ._axes import ImageAxes
 from ._hardware import PRECISIONS
+from ._masking import REPLACEMENTS, STRUCT_AXES
 from ._tiling import check_tile_size
 from ._validation import check_scalar
 
@@ -40,6 +41,10 @@ ROLES = {
     "lr": "training",
     "n2v_perc_pix": "training",
     "n2v_radius": "training",
+    "n2v2": "training",
+    "n2v_replacement": "training",
+    "struct_n2v_axis": "training",
+    "struct_n2v_span": "training",
     "class_weights": "training",
     "label_fraction": "training",
     "validation_fraction": "training",
@@ -59,10 +64,13 @@ def with_role(params, *roles):
     return {name: value for name, value in params.items() if ROLES[name] in roles}
 
 
-def with_spatial_defaults(params):
+def with_defaults(params):
     """``params`` with a None ``patch_size`` or ``batch_size`` replaced by
-    the default for the dimensionality of ``axes``."""
-    defaults = SPATIAL_DEFAULTS[ImageAxes(params["axes"]).n_spatial]
+    the default for the dimensionality of ``axes``, and a None
+    ``n2v_replacement`` by the rule of ``n2v2`` ("median" with N2V2, the
+    paper's "uniform_with_center" without)."""
+    defaults = dict(SPATIAL_DEFAULTS[ImageAxes(params["axes"]).n_spatial],
+                    n2v_replacement="median" if params["n2v2"] else "uniform_with_center")
     return {**params, **{name: value for name, value in defaults.items()
                          if params[name] is None}}
 
@@ -90,7 +98,7 @@ def check_params(params):
     if not isinstance(p["batch_norm"], (bool, np.bool_)):
         raise TypeError(f"batch_norm must be True or False; got {p['batch_norm']!r}")
     axes = ImageAxes(p["axes"])
-    check_patch_size(with_spatial_defaults(p)["patch_size"], axes.n_spatial, p["depth"],
+    check_patch_size(with_defaults(p)["patch_size"], axes.n_spatial, p["depth"],
                      given=p["patch_size"])
     check_scalar(p["batch_size"], "batch_size", kind=Integral, low=1, allow=(None,))
     check_scalar(p["max_epochs"], "max_epochs", kind=Integral, low=1)
@@ -98,6 +106,18 @@ def check_params(params):
     check_scalar(p["lr"], "lr", low=0, low_inclusive=False)
     check_scalar(p["n2v_perc_pix"], "n2v_perc_pix", low=0, high=100, low_inclusive=False)
     check_scalar(p["n2v_radius"], "n2v_radius", kind=Integral, low=1)
+    if not isinstance(p["n2v2"], (bool, np.bool_)):
+        raise TypeError(f"n2v2 must be True or False; got {p['n2v2']!r}")
+    if p["n2v_replacement"] not in (None, *REPLACEMENTS):
+        raise ValueError(f"n2v_replacement must be None or one of {', '.join(REPLACEMENTS)}; "
+                         f"got {p['n2v_replacement']!r}")
+    if p["struct_n2v_axis"] not in (None, *STRUCT_AXES):
+        raise ValueError(f"struct_n2v_axis must be None, 'horizontal' or 'vertical'; "
+                         f"got {p['struct_n2v_axis']!r}")
+    check_scalar(p["struct_n2v_span"], "struct_n2v_span", kind=Integral, low=3)
+    if p["struct_n2v_span"] % 2 == 0:
+        raise ValueError(f"struct_n2v_span must be odd (the blind spot in the middle); "
+                         f"got {p['struct_n2v_span']}")
     weights = np.asarray(p["class_weights"], dtype=object)
     if weights.shape != (3,) or not all(
         isinstance(w, Real) and not isinstance(w, bool) and w >= 0 for w in weights
@@ -109,7 +129,7 @@ def check_params(params):
     check_scalar(p["validation_fraction"], "validation_fraction", low=0, high=1,
                  high_inclusive=False)
     check_threshold(p["threshold"])
-    check_tile_size(p["tile_size"], p["depth"], axes.n_spatial)
+    check_tile_size(p["tile_size"], p["depth"], axes.n_spatial, p["n2v2"])
     check_scalar(p["verbose"], "verbose", kind=Integral, low=0)
     if p["precision"] not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {p['precision']!r}")

@@ -35,15 +35,18 @@ class PatchSampler:
         every patch from an image chosen in proportion to its area.
     perc_pix, radius : float, int
         Noise2Void masking parameters, see :func:`n2v_mask`.
+    replacement, struct_axis, struct_span : str, str or None, int
+        Replacement rule and structN2V line, see :func:`n2v_mask`.
     """
 
     def __init__(
-        self, images, classes, *, patch_size, batch_size, label_fraction, perc_pix, radius
+        self, images, classes, *, patch_size, batch_size, label_fraction, perc_pix, radius,
+        replacement="uniform_with_center", struct_axis=None, struct_span=5,
     ):
         self.patch_size = per_axis(patch_size, images[0].ndim - 1)
         self.batch_size = batch_size
-        self.perc_pix = perc_pix
-        self.radius = radius
+        self.masking = dict(perc_pix=perc_pix, radius=radius, replacement=replacement,
+                            struct_axis=struct_axis, struct_span=struct_span)
         self.shapes = np.array([image.shape[1:] for image in images])
         self.images = [self._pad(image, 0.0, channels=True) for image in images]
         self.classes = [None if c is None else self._pad(c, IGNORE) for c in classes]
@@ -103,8 +106,8 @@ class PatchSampler:
         n, n_channels = original.shape[:2]
         # every channel gets its own blind spots
         masked, mask = n2v_mask(
-            original.reshape(n * n_channels, *self.patch_size), perc_pix=self.perc_pix,
-            radius=self.radius, rng=rng, valid_shapes=np.repeat(valid, n_channels, axis=0),
+            original.reshape(n * n_channels, *self.patch_size), rng=rng,
+            valid_shapes=np.repeat(valid, n_channels, axis=0), **self.masking,
         )
         stacked = [masked.reshape(original.shape), original, mask.reshape(original.shape),
                    classes]

@@ -116,7 +116,7 @@ class DenoiSegPredictor:
 
     @property
     def margin(self):
-        return context_margin(self.depth)
+        return context_margin(self.depth, self.module.n2v2)
 
     # ------------------------------------------------------------- forward
 
@@ -137,7 +137,7 @@ class DenoiSegPredictor:
     def _outputs(self, images, channels):
         """Kept output channels of every image, (n_kept, *spatial) float32 each."""
         n_dims = self.module.n_dims
-        check_tile_size(self.tile_size, self.depth, n_dims)
+        check_tile_size(self.tile_size, self.depth, n_dims, self.module.n2v2)
         grid = 2**self.depth
         with keep_freed_memory():
             return predict_tiled(
@@ -145,7 +145,7 @@ class DenoiSegPredictor:
                 [normalize(self.axes.to_channels_first(image), self.mean, self.std)
                  for image in images],
                 multiple=grid,
-                tile=tile_shape(self.tile_size, self.depth, n_dims),
+                tile=tile_shape(self.tile_size, self.depth, n_dims, self.module.n2v2),
                 margin=self.margin,
                 channels=channels,
             )

@@ -98,9 +98,10 @@ def tile_windows(shape, tile, margin):
     return tiles
 
 
-def context_margin(depth):
+def context_margin(depth, n2v2=False):
     """Context kept around a tile core: the receptive-field radius of a U-Net
-    of this depth, rounded up to its grid ``2**depth``.
+    of this depth (with N2V2's blur-pool or not), rounded up to its grid
+    ``2**depth``.
 
     Examples
     --------
@@ -108,15 +109,15 @@ def context_margin(depth):
     128
     """
     grid = 2**depth
-    return grid * math.ceil(receptive_field_radius(depth) / grid)
+    return grid * math.ceil(receptive_field_radius(depth, n2v2) / grid)
 
 
-def _smallest_tile(depth):
+def _smallest_tile(depth, n2v2):
     """The smallest window side that leaves a core inside the margins."""
-    return 2 * context_margin(depth) + 2**depth
+    return 2 * context_margin(depth, n2v2) + 2**depth
 
 
-def check_tile_size(tile_size, depth, n_dims):
+def check_tile_size(tile_size, depth, n_dims, n2v2=False):
     """``tile_size`` must be None, or an integer (every axis) or one integer
     per spatial axis that leaves a core inside the margins of a U-Net of this
     ``depth``."""
@@ -128,12 +129,13 @@ def check_tile_size(tile_size, depth, n_dims):
                              f"integers (one per spatial axis); got {tile_size!r}")
         for axis, side in enumerate(tile_size):
             check_scalar(side, f"tile_size[{axis}]", kind=numbers.Integral,
-                         low=_smallest_tile(depth))
+                         low=_smallest_tile(depth, n2v2))
     else:
-        check_scalar(tile_size, "tile_size", kind=numbers.Integral, low=_smallest_tile(depth))
+        check_scalar(tile_size, "tile_size", kind=numbers.Integral,
+                     low=_smallest_tile(depth, n2v2))
 
 
-def tile_shape(tile_size, depth, n_dims):
+def tile_shape(tile_size, depth, n_dims, n2v2=False):
     """Window shape for ``tile_size``, each side a multiple of the grid.
 
     None gives :data:`DEFAULT_TILE`, with every side raised to at least the
@@ -146,7 +148,7 @@ def tile_shape(tile_size, depth, n_dims):
     """
     grid = 2**depth
     if tile_size is None:
-        return tuple(max(side, _smallest_tile(depth)) for side in DEFAULT_TILE[n_dims])
+        return tuple(max(side, _smallest_tile(depth, n2v2)) for side in DEFAULT_TILE[n_dims])
     return tuple(side - side % grid for side in per_axis(tile_size, n_dims))
 
 

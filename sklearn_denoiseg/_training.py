@@ -188,6 +188,7 @@ def _build_net(config, *, n_dims, n_channels, steps, valid_batches, seed, device
         module__batch_norm=bool(config["batch_norm"]),
         module__n_dims=n_dims,
         module__in_channels=n_channels,
+        module__n2v2=bool(config["n2v2"]),
         criterion=DenoiSegLoss,
         criterion__alpha=float(config["alpha"]),
         criterion__class_weights=tuple(float(w) for w in config["class_weights"]),
@@ -268,7 +269,8 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
             [normalized[i] for i in indices], [classes[i] for i in indices],
             patch_size=config["patch_size"], batch_size=config["batch_size"],
             label_fraction=config["label_fraction"], perc_pix=config["n2v_perc_pix"],
-            radius=config["n2v_radius"],
+            radius=config["n2v_radius"], replacement=config["n2v_replacement"],
+            struct_axis=config["struct_n2v_axis"], struct_span=config["struct_n2v_span"],
         )
 
     steps = config["steps_per_epoch"] or auto_steps(

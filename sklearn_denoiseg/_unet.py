@@ -1,6 +1,8 @@
 """The DenoiSeg U-Net: one network, a denoised channel plus three class logits."""
 
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._channels import ChannelLayout
@@ -16,6 +18,37 @@ LAYERS = {
 def memory_format(n_dims):
     """The channels-last memory format of tensors with ``n_dims`` spatial axes."""
     return torch.channels_last if n_dims == 2 else torch.channels_last_3d
+
+
+class BlurPool(nn.Module):
+    """Anti-aliased down-sampling of N2V2: a 2x2 max-pool with stride 1, then
+    a binomial blur (``[1, 2, 1] / 4`` on each axis) with stride 2.
+
+    Output pixel ``i`` blurs the max-pooled pixels ``2i - 1, 2i, 2i + 1``
+    (reflected at the borders), so the grid stays anchored at the origin like
+    a max-pool's. Works on 2D and 3D feature maps.
+
+    Parameters
+    ----------
+    channels : int
+    n_dims : {2, 3}
+    """
+
+    def __init__(self, channels, n_dims):
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0]) / 4
+        kernel = taps
+        for _ in range(n_dims - 1):
+            kernel = kernel[..., None] * taps
+        self.register_buffer("kernel", kernel.expand(channels, 1, *kernel.shape).clone())
+        self.n_dims = n_dims
+
+    def forward(self, x):
+        x = F.pad(x, (0, 1) * self.n_dims, mode="replicate")
+        x = (F.max_pool2d if self.n_dims == 2 else F.max_pool3d)(x, kernel_size=2, stride=1)
+        x = F.pad(x, (1, 1) * self.n_dims, mode="reflect")
+        conv = F.conv2d if self.n_dims == 2 else F.conv3d
+        return conv(x, self.kernel.to(x.dtype), stride=2, groups=x.shape[1])
 
 
 def _conv_block(in_channels, out_channels, batch_norm, n_dims):
@@ -45,7 +78,9 @@ class UNet(nn.Module):
     up-sampling nearest neighbour followed by concatenation with the skip
     connection. A linear 1x1
     convolution maps to the outputs of :class:`ChannelLayout`: the denoised
-    image and three class logits.
+    image and three class logits. With ``n2v2=True`` (Höck et al., 2022),
+    :class:`BlurPool` replaces max pooling and the top level has no skip
+    connection, which removes the checkerboard artefacts of Noise2Void.
 
     Parameters
     ----------
@@ -61,6 +96,8 @@ class UNet(nn.Module):
     in_channels : int, default=1
         Channels of the images; the network outputs one denoised channel per
         input channel, then the three class logits.
+    n2v2 : bool, default=False
+        Blur-pool down-sampling and no top-level skip connection.
 
     Examples
     --------
@@ -70,13 +107,17 @@ class UNet(nn.Module):
     torch.Size([1, 4, 32, 32])
     """
 
-    def __init__(self, depth=4, n_filters=32, batch_norm=True, n_dims=2, in_channels=1):
+    def __init__(self, depth=4, n_filters=32, batch_norm=True, n_dims=2, in_channels=1,
+                 n2v2=False):
         super().__init__()
         self.depth = depth
         self.n_dims = n_dims
+        self.n2v2 = n2v2
         # the arguments that rebuild this network, to load its weights elsewhere
         self.architecture = {"depth": depth, "n_filters": n_filters, "batch_norm": batch_norm,
                              "n_dims": n_dims, "in_channels": in_channels}
+        if n2v2:
+            self.architecture["n2v2"] = True
         widths = [n_filters * 2**level for level in range(depth + 1)]
         self.encoder = nn.ModuleList()
         channels = in_channels
@@ -85,7 +126,10 @@ class UNet(nn.Module):
                 _double_conv(channels, widths[level], widths[level], batch_norm, n_dims)
             )
             channels = widths[level]
-        self.pool = LAYERS[n_dims][2](2)
+        if n2v2:
+            self.pools = nn.ModuleList(BlurPool(width, n_dims) for width in widths[:depth])
+        else:
+            self.pool = LAYERS[n_dims][2](2)
         self.bottleneck = _double_conv(
             channels, widths[depth], widths[depth - 1], batch_norm, n_dims
         )
@@ -94,7 +138,7 @@ class UNet(nn.Module):
         for level in reversed(range(depth)):
             self.decoder.append(
                 _double_conv(
-                    2 * widths[level],
+                    widths[level] * (1 if n2v2 and level == 0 else 2),
                     widths[level],
                     widths[max(0, level - 1)],
                     batch_norm,
@@ -106,26 +150,31 @@ class UNet(nn.Module):
 
     def forward(self, x):
         skips = []
-        for block in self.encoder:
+        for level, block in enumerate(self.encoder):
             x = block(x)
             skips.append(x)
-            x = self.pool(x)
+            x = self.pools[level](x) if self.n2v2 else self.pool(x)
         x = self.bottleneck(x)
-        for block, skip in zip(self.decoder, reversed(skips)):
-            x = block(torch.cat([self.up(x), skip], dim=1))
+        for level, block, skip in zip(reversed(range(self.depth)), self.decoder, reversed(skips)):
+            x = self.up(x)
+            if not (self.n2v2 and level == 0):
+                x = torch.cat([x, skip], dim=1)
+            x = block(x)
         return self.head(x)
 
 
-def receptive_field_radius(depth):
+def receptive_field_radius(depth, n2v2=False):
     """Upper bound, in pixels, on how far an output pixel sees into the input.
 
     Each 3x3 convolution at level ``l`` widens the field by ``2**l`` on each
     side, and each pooling or up-sampling step by at most ``2**l``. Summing
-    the encoder, bottleneck and decoder gives ``8 * 2**depth - 6``.
+    the encoder, bottleneck and decoder gives ``8 * 2**depth - 6``. A
+    blur-pool (``n2v2``) widens it by up to ``2 * 2**l``: ``2**depth - 1``
+    more.
 
     Examples
     --------
-    >>> receptive_field_radius(4)
-    122
+    >>> receptive_field_radius(4), receptive_field_radius(4, n2v2=True)
+    (122, 137)
     """
-    return 8 * 2**depth - 6
+    return 8 * 2**depth - 6 + (2**depth - 1 if n2v2 else 0)

@@ -69,8 +69,8 @@ def _add_estimator_options(parser):
             group.add_argument(*flags, dest=name, type=float, nargs=3,
                                default=argparse.SUPPRESS, metavar=("BG", "FG", "BORDER"),
                                help=f"default: {' '.join(map(str, default))}")
-        elif name == "patch_size":
-            group.add_argument(*flags, dest=name, type=int, nargs="+",
+        elif name in ("patch_size", "tile_size"):
+            group.add_argument(*flags, dest=name, type=_parse_value, nargs="+",
                                default=argparse.SUPPRESS, metavar="SIDE",
                                help=f"one side for every axis, or one per spatial axis "
                                f"(e.g. 16 64 64 for ZYX) (default: {default})")
@@ -84,9 +84,10 @@ def _estimator_params(args):
     given = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if "class_weights" in given:
         given["class_weights"] = tuple(given["class_weights"])
-    if "patch_size" in given:
-        sides = given["patch_size"]
-        given["patch_size"] = sides[0] if len(sides) == 1 else tuple(sides)
+    for name in ("patch_size", "tile_size"):
+        if name in given:
+            sides = given[name]
+            given[name] = sides[0] if len(sides) == 1 else tuple(sides)
     return {**preset(args.preset), **given}
 
 

@@ -8,7 +8,7 @@ import torch
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._axes import ImageAxes
 from sklearn_denoiseg._masking import box_side, n2v_mask
-from sklearn_denoiseg._parameters import with_spatial_defaults
+from sklearn_denoiseg._parameters import with_defaults
 from sklearn_denoiseg._patches import PatchSampler
 from sklearn_denoiseg._unet import UNet
 from sklearn_denoiseg._validation import check_images
@@ -167,12 +167,12 @@ def test_3d_tiling_equals_whole_volume(trained_3d, shape, tile_size):
 def test_patch_and_batch_defaults_follow_the_dimensionality():
     params = DenoiSegEstimator(axes="ZYX").get_params()
     assert params["patch_size"] is None and params["batch_size"] is None
-    resolved = with_spatial_defaults(params)
+    resolved = with_defaults(params)
     assert (resolved["patch_size"], resolved["batch_size"]) == ((16, 64, 64), 8)
-    resolved = with_spatial_defaults(DenoiSegEstimator(axes="YXC").get_params())
+    resolved = with_defaults(DenoiSegEstimator(axes="YXC").get_params())
     assert (resolved["patch_size"], resolved["batch_size"]) == (64, 128)   # the paper's
     # a given value is kept
-    assert with_spatial_defaults({**params, "batch_size": 3})["batch_size"] == 3
+    assert with_defaults({**params, "batch_size": 3})["batch_size"] == 3
     with pytest.raises(ValueError, match=r"got None, which means \(16, 64, 64\) here"):
         DenoiSegEstimator(axes="ZYX", depth=5).fit(np.zeros((2, 16, 32, 32), np.float32))
 
