@@ -1,14 +1,21 @@
 """From foreground probabilities to instance labels, and the choice of the
 foreground threshold that maximises average precision."""
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
+from .exceptions import NoObjectsFoundWarning
 from .metrics import average_precision
 
 COARSE_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
 """First pass of the threshold search (the reference searches 0.10 ... 1.00
 in steps of 0.05)."""
+
+FALLBACK_THRESHOLD = 0.5
+"""The threshold when every threshold scores 0: the midpoint of the
+probability, where foreground becomes more likely than not."""
 
 
 def foreground_to_instances(foreground, threshold):
@@ -43,7 +50,10 @@ def search_threshold(foregrounds, labels):
     """Foreground threshold maximising the mean AP over annotated images.
 
     A grid in steps of 0.05 is refined in steps of 0.01 around its best
-    value; ties go to the higher threshold, as in the reference.
+    value; ties go to the higher threshold, as in the reference. When every
+    threshold scores 0, ties would pick 0.99 (no object at all):
+    :data:`FALLBACK_THRESHOLD` is returned instead, with a
+    :class:`~sklearn_denoiseg.exceptions.NoObjectsFoundWarning`.
 
     Parameters
     ----------
@@ -73,6 +83,13 @@ def search_threshold(foregrounds, labels):
         return max(sorted(scores, reverse=True), key=scores.__getitem__)
 
     coarse = best_of(COARSE_THRESHOLDS)
+    if scores[coarse] == 0:
+        warnings.warn(
+            f"every threshold scored AP 0 on the {len(labels)} annotated image(s) that tune "
+            f"it: the network finds none of their objects yet (train longer or on more "
+            f"annotated images); threshold_ falls back to {FALLBACK_THRESHOLD}",
+            NoObjectsFoundWarning, stacklevel=3)
+        return FALLBACK_THRESHOLD, dict(sorted(scores.items()))
     fine = np.round(np.arange(coarse - 0.04, coarse + 0.045, 0.01), 2)
     best = best_of(fine[(fine > 0) & (fine < 1)])
     return best, dict(sorted(scores.items()))

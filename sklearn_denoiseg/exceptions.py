@@ -14,6 +14,7 @@ __all__ = [
     "ThresholdOnTrainingImagesWarning",
     "DeviceFallbackWarning",
     "BinaryMaskWarning",
+    "NoObjectsFoundWarning",
 ]
 
 
@@ -39,3 +40,10 @@ class BinaryMaskWarning(UserWarning):
     """A mask file holds 0 and a single other value (0/1, 0/255, bool), so it
     is read as a binary mask: each connected component becomes one object and
     touching objects merge. Save one id per object to keep them apart."""
+
+
+class NoObjectsFoundWarning(UserWarning):
+    """Every foreground threshold tried scored an AP of 0 on the annotated
+    images that tune it (the network finds none of their objects yet), so
+    the search had nothing to choose by and ``threshold_`` fell back to 0.5
+    rather than to a threshold that finds no object at all."""

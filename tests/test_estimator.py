@@ -5,6 +5,7 @@ import pytest
 
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg.datasets import make_blobs
+from sklearn_denoiseg.exceptions import NoObjectsFoundWarning
 from sklearn_denoiseg._instances import search_threshold
 from sklearn_denoiseg.metrics import average_precision
 
@@ -455,3 +456,19 @@ def test_validation_arguments_are_checked(blobs):
         tiny_estimator().fit(X, y, y_val=y[:2])
     with pytest.raises(ValueError, match=re.escape("y_val[0] has shape (48, 48) but X_val[0]")):
         tiny_estimator().fit(X, y, X_val=X[:2, :40], y_val=y[:2])
+
+
+def test_threshold_search_never_settles_on_finding_nothing():
+    # a network that finds no object: every threshold scores AP 0, and ties
+    # (higher threshold wins) would pick 0.99, which predicts no object at all
+    labels = np.zeros((2, 32, 32), np.int32)
+    labels[:, 4:12, 4:12] = 1
+    foregrounds = [np.full((32, 32), 0.02, np.float32)] * 2
+    with pytest.warns(NoObjectsFoundWarning, match="every threshold scored AP 0 on the 2"):
+        threshold, scores = search_threshold(foregrounds, list(labels))
+    assert threshold == 0.5
+    assert set(scores.values()) == {0.0}
+    # a single informative threshold still wins
+    foregrounds[0] = np.where(labels[0] > 0, 0.3, 0.02).astype(np.float32)
+    threshold, scores = search_threshold(foregrounds, list(labels))
+    assert 0.02 <= threshold < 0.3 and scores[threshold] > 0
