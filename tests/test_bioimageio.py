@@ -18,6 +18,7 @@ from sklearn.exceptions import NotFittedError
 
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._bioimageio import MODEL_FILE
+from sklearn_denoiseg.cli import main
 from sklearn_denoiseg.datasets import make_blobs
 
 bioimageio_core = pytest.importorskip("bioimageio.core")
@@ -219,6 +220,23 @@ def test_a_package_of_another_tool_is_not_an_estimator(package, tmp_path):
                 target.writestr(name, source.read(name))
     with pytest.raises(ValueError, match="not one exported by sklearn_denoiseg"):
         DenoiSegEstimator.load(other)
+
+
+def test_cli_export(fitted, tmp_path, capsys):
+    model = tmp_path / "blobs.pt"
+    fitted.save(model)
+    out = tmp_path / "blobs.zip"
+    args = ["export", str(model), str(out), "--name", "DenoiSeg blobs", "--author", "Jane Doe",
+            "--author", "John Roe", "--license", "MIT"]
+    assert main(args) == 0
+    assert "written to" in capsys.readouterr().out
+    description = bioimageio_core.load_model_description(out, perform_io_checks=False)
+    assert [a.name for a in description.authors] == ["Jane Doe", "John Roe"]
+    assert description.license == "MIT"
+    assert main(args) == 1  # never overwrites without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    np.testing.assert_array_equal(DenoiSegEstimator.load(out).predict(np.zeros((1, 32, 32))),
+                                  fitted.predict(np.zeros((1, 32, 32))))
 
 
 def test_missing_extra_is_a_clear_import_error(fitted, tmp_path, monkeypatch):
