@@ -34,6 +34,10 @@ EXAMPLES = {
     "evaluate": """examples:
   denoiseg evaluate --predictions labels/ --masks masks/
   denoiseg evaluate --model nuclei.pt --images test/ --masks masks/ --csv scores.csv""",
+    "export": """examples:
+  denoiseg export nuclei.pt nuclei.zip --name "DenoiSeg nuclei" --author "Jane Doe"
+  denoiseg export nuclei.pt nuclei.zip --name "DenoiSeg nuclei" --author "Jane Doe" \\
+      --author "John Roe" --test-image raw/img_03.tif --license MIT""",
 }
 
 
@@ -190,6 +194,19 @@ def evaluate(args):
             writer.writerows((name, f"{ap:.6f}", f"{seg:.6f}") for name, ap, seg in rows)
 
 
+def export(args):
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    estimator = DenoiSegEstimator.load(args.model)
+    test_image = (None if args.test_image is None
+                  else read_image(Path(args.test_image), estimator.axes))
+    estimator.export_bioimageio(output, name=args.name, authors=args.author,
+                                description=args.description, license=args.license,
+                                test_image=test_image)
+    print(f"bioimage.io model package written to {output}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="denoiseg",
@@ -240,6 +257,27 @@ def build_parser():
                                  help="axes of the --predictions and masks (with --model: "
                                  "the model's) (default: YX)")
     evaluate_parser.set_defaults(run=evaluate)
+
+    export_parser = command("export", "Export a model as a BioImage Model Zoo package (zip) "
+                            "for Fiji (deepImageJ), napari and bioimage.io; needs "
+                            "pip install 'sklearn_denoiseg[bioimageio]'.")
+    export_parser.add_argument("model", help="model file written by 'denoiseg train'")
+    export_parser.add_argument("output", help="package to write (.zip)")
+    export_parser.add_argument("--name", required=True,
+                               help="model name: 5 to 128 letters, digits, spaces and _+-()")
+    export_parser.add_argument("--author", required=True, action="append",
+                               help="an author's name; repeat for several authors")
+    export_parser.add_argument("--description",
+                               help="one or two sentences (default: a description of DenoiSeg)")
+    export_parser.add_argument("--license", default="CC-BY-4.0",
+                               help="SPDX license identifier of the weights "
+                               "(default: CC-BY-4.0)")
+    export_parser.add_argument("--test-image", metavar="FILE",
+                               help="an image with the model's axes, stored with its outputs "
+                               "and drawn on the cover (default: a synthetic image)")
+    export_parser.add_argument("--overwrite", action="store_true",
+                               help="replace an existing package")
+    export_parser.set_defaults(run=export)
     return parser
 
 
@@ -263,7 +301,7 @@ def main(argv=None):
         warnings.showwarning = _warning_printer(args.command)
         try:
             args.run(args)
-        except (ValueError, TypeError, OSError, TrainingDivergedError) as error:
+        except (ValueError, TypeError, OSError, ImportError, TrainingDivergedError) as error:
             print(f"denoiseg {args.command}: error: {error}", file=sys.stderr)
             return 1
     return 0

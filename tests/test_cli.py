@@ -158,7 +158,7 @@ def test_errors_are_one_line(case, folders, model, tmp_path, capsys):
 
 
 def test_help_has_examples(capsys):
-    for command in ("train", "predict", "evaluate"):
+    for command in ("train", "predict", "evaluate", "export"):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])
         assert exit_info.value.code == 0

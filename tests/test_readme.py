@@ -50,6 +50,6 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
 def test_ci_runs_the_readme_install_and_test_commands():
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     commands = re.findall(r"^(pip install -e .*?|python -m pytest)\s", README, re.MULTILINE)
-    assert 'pip install -e ".[demo,test]"' in commands and "python -m pytest" in commands
-    assert 'python -m pip install --quiet -e ".[demo,test]"' in ci
+    assert 'pip install -e ".[demo,test,bioimageio]"' in commands and "python -m pytest" in commands
+    assert 'python -m pip install --quiet -e ".[demo,test,bioimageio]"' in ci
     assert ci[-1] == "python -m pytest"
