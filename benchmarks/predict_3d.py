@@ -15,7 +15,7 @@ that its peak resident memory is its own.
   normalised copy, the stitched foreground and the labels, plus the working
   set of one window.
 
-    python benchmarks/predict_3d.py [--stack 64 512 512] [--depth 2] [--repeats 3]
+    python benchmarks/predict_3d.py [--stack 32 512 512] [--depth 2] [--repeats 3]
     python benchmarks/predict_3d.py --large 64 2048 2048 --precisions bf16
 """
 
@@ -74,7 +74,7 @@ def main():
     from _common import machine, table
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", type=int, nargs=3, default=[64, 512, 512])
+    parser.add_argument("--stack", type=int, nargs=3, default=[32, 512, 512])
     parser.add_argument("--tiles", nargs="+", default=["64x128x128", "default", "64x512x512"],
                         help="tile_size values, ZxYxX or 'default'")
     parser.add_argument("--large", type=int, nargs=3, default=None,

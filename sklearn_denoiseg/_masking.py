@@ -146,10 +146,13 @@ def _window_median(patches, batch, coords, limits, radius):
     inside = np.all((points >= 0) & (points < limits[:, None, :]), axis=2)
     points = np.where(inside[..., None], points, 0)
     values = patches[(batch[:, None], *np.moveaxis(points, 2, 0))].astype(np.float64)
-    values[~inside] = np.nan
+    values[~inside] = np.inf                     # sorted after every valid value
     alone = ~inside.any(axis=1)                  # a one-pixel region keeps its own value
     values[alone, 0] = patches[(batch[alone], *(c[alone] for c in coords))]
-    return np.nanmedian(values, axis=1)
+    values.sort(axis=1)
+    count = np.maximum(inside.sum(axis=1), 1)
+    rows = np.arange(len(values))
+    return (values[rows, (count - 1) // 2] + values[rows, count // 2]) / 2
 
 
 def _hide_lines(masked, patches, batch, coords, limits, axis, span, rng):

@@ -1,3 +1,7 @@
+# sklearn_denoiseg before torch: the package sets libgomp's spin count, which
+# libgomp reads only once, when torch loads it (sklearn_denoiseg._openmp)
+import sklearn_denoiseg  # noqa: F401, I001
+
 import numpy as np
 import pytest
 import torch
