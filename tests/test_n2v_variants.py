@@ -121,14 +121,17 @@ def test_invalid_variant_parameters(params, message):
 
 
 @pytest.mark.parametrize("params", [{"n2v2": True}, {"struct_n2v_axis": "horizontal"},
-                                    {"n2v2": True, "axes": "ZYX"}])
+                                    {"n2v2": True, "axes": "ZYX"},
+                                    {"struct_n2v_axis": "vertical", "axes": "YXC"}])
 def test_variants_train_predict_and_reload(params, tmp_path):
     three_d = params.get("axes") == "ZYX"
     X, y = make_blobs(n_images=4, shape=(16, 32, 32) if three_d else (32, 32), random_state=0)
+    if params.get("axes") == "YXC":
+        X = np.stack([X, X**2], axis=-1)
     est = DenoiSegEstimator(depth=2, n_filters=8, patch_size=(16, 32, 32) if three_d else 32,
                             batch_size=4, max_epochs=1, steps_per_epoch=2, random_state=0,
                             verbose=0, **params).fit(X, y)
-    assert est.predict(X).shape == X.shape and est.transform(X).shape == X.shape
+    assert est.predict(X).shape == y.shape and est.transform(X).shape == X.shape
     est.save(tmp_path / "model.pt")
     loaded = DenoiSegEstimator.load(tmp_path / "model.pt")
     assert loaded.get_params()["n2v2"] == est.n2v2
