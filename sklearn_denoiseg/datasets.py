@@ -1,4 +1,4 @@
-"""Data for examples, tests and experiments: synthetic blobs, the real
+"""Data for examples, tests and experiments: synthetic blobs and nuclei, the real
 annotated nuclei image shipped by ``stardist``, the published DenoiSeg
 datasets, and the paper's noise and label-budget helpers."""
 
@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._synthetic_nuclei import make_nuclei
+
 __all__ = [
     "make_blobs",
+    "make_nuclei",
     "load_nuclei",
     "crop_grid",
     "DENOISEG_DATASETS",

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from sklearn_denoiseg.datasets import (
     add_gaussian_noise,
@@ -7,6 +8,7 @@ from sklearn_denoiseg.datasets import (
     keep_annotated,
     load_nuclei,
     make_blobs,
+    make_nuclei,
 )
 
 
@@ -58,3 +60,39 @@ def test_make_blobs_instances_are_separate():
     for labels in y:
         components, n = ndimage.label(labels > 0)
         assert n == len(np.unique(labels)) - 1
+
+
+def test_make_nuclei_shapes_labels_and_determinism():
+    X, y, clean = make_nuclei(n_images=3, shape=(96, 80), random_state=0)
+    assert X.shape == y.shape == clean.shape == (3, 96, 80)
+    assert X.dtype == clean.dtype == np.float32 and y.dtype == np.int32
+    for labels in y:
+        ids = np.unique(labels[labels > 0])
+        np.testing.assert_array_equal(ids, np.arange(1, len(ids) + 1))   # numbered 1..n
+        for i in ids:                                   # each nucleus one connected piece
+            assert ndimage.label(labels == i)[1] == 1 and (labels == i).sum() >= 15
+    # nuclei touch: some objects share a border, unlike make_blobs
+    assert any((ndimage.binary_dilation(labels == i) & (labels > 0) & (labels != i)).any()
+               for labels in y for i in np.unique(labels[labels > 0]))
+    # the stain lies on the nuclei: brighter inside than outside
+    assert all(c[labels > 0].mean() > 3 * c[labels == 0].mean() for c, labels in zip(clean, y))
+    again = make_nuclei(n_images=3, shape=(96, 80), random_state=0)
+    for first, second in zip((X, y, clean), again):
+        np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(make_nuclei(n_images=1, shape=(96, 80), random_state=1)[1], y[:1])
+
+
+def test_make_nuclei_noise_is_poisson_gaussian():
+    X, _, clean = make_nuclei(n_images=4, shape=(128, 128), photons=50.0, read_noise=3.0,
+                              random_state=0)
+    residual = X - clean
+    assert abs(residual.mean()) < 0.1
+    # variance = expected photons + read noise variance, checked on bins of clean
+    low, high = clean < np.percentile(clean, 30), clean > np.percentile(clean, 90)
+    for part in (low, high):
+        expected = clean[part].mean() + 9.0
+        assert residual[part].var() == pytest.approx(expected, rel=0.1)
+    quieter = make_nuclei(n_images=4, shape=(128, 128), photons=500.0, read_noise=3.0,
+                          random_state=0)
+    snr = [(c.max() - c.min()) / (x - c).std() for x, c in ((X, clean), (quieter[0], quieter[2]))]
+    assert snr[1] > 2 * snr[0]                          # more photons, less relative noise
