@@ -45,6 +45,7 @@ from ._channels import ChannelLayout
 from ._instances import foreground_to_instances
 from ._normalization import denormalize, normalize
 from ._parameters import with_defaults
+from ._tiling import smallest_tile
 from ._unet import UNet
 from ._validation import check_images
 from .datasets import make_blobs
@@ -435,7 +436,7 @@ def export(estimator, path, *, name, description=None, authors, license="CC-BY-4
     mean, std = predictor.mean, predictor.std
     layout = ChannelLayout(len(mean))
     halo = predictor.margin
-    min_side = 2 * halo + 2**predictor.depth  # the smallest that keeps a core inside the halo
+    min_side = smallest_tile(predictor.depth, predictor.module.n2v2)
     image = _test_image(estimator, test_image, min_side)
     network = _network(predictor)
     out = _predict(network, image, mean, std)

@@ -99,7 +99,7 @@ def check_params(params):
         raise TypeError(f"batch_norm must be True or False; got {p['batch_norm']!r}")
     axes = ImageAxes(p["axes"])
     check_patch_size(with_defaults(p)["patch_size"], axes.n_spatial, p["depth"],
-                     given=p["patch_size"])
+                     from_none=p["patch_size"] is None)
     check_scalar(p["batch_size"], "batch_size", kind=Integral, low=1, allow=(None,))
     check_scalar(p["max_epochs"], "max_epochs", kind=Integral, low=1)
     check_scalar(p["steps_per_epoch"], "steps_per_epoch", kind=Integral, low=1, allow=(None,))
@@ -138,9 +138,9 @@ def check_params(params):
         raise TypeError(f"checkpoint_dir must be a path or None; got {p['checkpoint_dir']!r}")
 
 
-def check_patch_size(patch_size, n_spatial, depth, given=0):
+def check_patch_size(patch_size, n_spatial, depth, from_none=False):
     """``patch_size``: an int, or one int per spatial axis, multiples of
-    ``2**depth``; ``given=None`` says that it is the default for None."""
+    ``2**depth``; ``from_none`` says that it is the default for None."""
     sides = (patch_size,) if isinstance(patch_size, numbers.Integral) else patch_size
     if isinstance(patch_size, (str, bytes)) or not isinstance(sides, (tuple, list)) or len(
             sides) not in (1, n_spatial) or not all(
@@ -149,7 +149,7 @@ def check_patch_size(patch_size, n_spatial, depth, given=0):
         raise ValueError(f"patch_size must be a positive integer or a tuple of {n_spatial} "
                          f"positive integers (one per spatial axis); got {patch_size!r}")
     if any(side % 2**depth for side in sides):
-        got = f"None, which means {patch_size!r} here" if given is None else repr(patch_size)
+        got = f"None, which means {patch_size!r} here" if from_none else repr(patch_size)
         raise ValueError(f"patch_size must be a multiple of 2**depth = {2**depth} on every "
                          f"axis; got {got}")
 

@@ -112,8 +112,9 @@ def context_margin(depth, n2v2=False):
     return grid * math.ceil(receptive_field_radius(depth, n2v2) / grid)
 
 
-def _smallest_tile(depth, n2v2):
-    """The smallest window side that leaves a core inside the margins."""
+def smallest_tile(depth, n2v2):
+    """The smallest window side that leaves a core inside the margins of a
+    U-Net of this depth."""
     return 2 * context_margin(depth, n2v2) + 2**depth
 
 
@@ -129,10 +130,10 @@ def check_tile_size(tile_size, depth, n_dims, n2v2=False):
                              f"integers (one per spatial axis); got {tile_size!r}")
         for axis, side in enumerate(tile_size):
             check_scalar(side, f"tile_size[{axis}]", kind=numbers.Integral,
-                         low=_smallest_tile(depth, n2v2))
+                         low=smallest_tile(depth, n2v2))
     else:
         check_scalar(tile_size, "tile_size", kind=numbers.Integral,
-                     low=_smallest_tile(depth, n2v2))
+                     low=smallest_tile(depth, n2v2))
 
 
 def tile_shape(tile_size, depth, n_dims, n2v2=False):
@@ -148,7 +149,7 @@ def tile_shape(tile_size, depth, n_dims, n2v2=False):
     """
     grid = 2**depth
     if tile_size is None:
-        return tuple(max(side, _smallest_tile(depth, n2v2)) for side in DEFAULT_TILE[n_dims])
+        return tuple(max(side, smallest_tile(depth, n2v2)) for side in DEFAULT_TILE[n_dims])
     return tuple(side - side % grid for side in per_axis(tile_size, n_dims))
 
 

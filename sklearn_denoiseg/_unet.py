@@ -126,10 +126,8 @@ class UNet(nn.Module):
                 _double_conv(channels, widths[level], widths[level], batch_norm, n_dims)
             )
             channels = widths[level]
-        if n2v2:
-            self.pools = nn.ModuleList(BlurPool(width, n_dims) for width in widths[:depth])
-        else:
-            self.pool = LAYERS[n_dims][2](2)
+        self.pools = nn.ModuleList(BlurPool(width, n_dims) if n2v2 else LAYERS[n_dims][2](2)
+                                   for width in widths[:depth])
         self.bottleneck = _double_conv(
             channels, widths[depth], widths[depth - 1], batch_norm, n_dims
         )
@@ -150,10 +148,10 @@ class UNet(nn.Module):
 
     def forward(self, x):
         skips = []
-        for level, block in enumerate(self.encoder):
+        for block, pool in zip(self.encoder, self.pools):
             x = block(x)
             skips.append(x)
-            x = self.pools[level](x) if self.n2v2 else self.pool(x)
+            x = pool(x)
         x = self.bottleneck(x)
         for level, block, skip in zip(reversed(range(self.depth)), self.decoder, reversed(skips)):
             x = self.up(x)
