@@ -19,9 +19,9 @@ def count_fits(monkeypatch):
     calls = []
     original = DenoiSegEstimator.fit
 
-    def counted(self, X, y=None):
+    def counted(self, X, y=None, **fit_params):
         calls.append(self.alpha)
-        return original(self, X, y)
+        return original(self, X, y, **fit_params)
 
     monkeypatch.setattr(DenoiSegEstimator, "fit", counted)
     return calls
@@ -69,10 +69,12 @@ def _rows():
     rows = []
     for seed, (ap_base, ap_ds) in enumerate([(0.2, 0.5), (0.4, 0.7)]):
         for method, ap in (("Baseline", ap_base), ("DenoiSeg", ap_ds)):
-            rows.append({"sigma": 20.0, "seed": seed, "method": method, "n_annotated": 2,
+            rows.append({"protocol": "split", "sigma": 20.0, "seed": seed, "method": method,
+                         "alpha": 0.5 if method == "DenoiSeg" else 0.0, "n_annotated": 2,
                          "AP": ap, "SEG": ap + 0.1, "fit_seconds": 1.0,
                          "PSNR": 30.0 + seed if method == "DenoiSeg" else float("nan")})
-        rows.append({"sigma": 20.0, "seed": seed, "method": "Noise2Void", "n_annotated": 0,
+        rows.append({"protocol": "", "sigma": 20.0, "seed": seed, "method": "Noise2Void",
+                     "alpha": 1.0, "n_annotated": 0,
                      "AP": float("nan"), "SEG": float("nan"), "PSNR": 31.0, "fit_seconds": 1.0})
     return rows
 
@@ -84,18 +86,22 @@ def test_summary_and_tables_give_mean_and_standard_error():
     assert summary[0]["AP_se"] == pytest.approx(0.1)  # std 0.1414 / sqrt(2)
     assert summary[1]["SEG_mean"] == pytest.approx(0.7)
     table = experiments.segmentation_table(_rows(), "AP")
-    assert "| 20 | Baseline | 0.300 ± 0.100 |" in table
-    assert "| 20 | DenoiSeg | 0.600 ± 0.100 |" in table
+    assert "| split | 20 | Baseline | 0.300 ± 0.100 |" in table
+    assert "| split | 20 | DenoiSeg | 0.600 ± 0.100 |" in table
     psnr = experiments.psnr_table(_rows())
-    assert "| 20 |  | 31.00 ± 0.00 | 30.50 ± 0.50 |" in psnr
+    assert "| split | 20 |  | 31.00 ± 0.00 | 30.50 ± 0.50 |" in psnr
+    # seed by seed, DenoiSeg adds 0.3 to the Baseline both times
+    assert "| split | 20 | DenoiSeg - Baseline | 0.300 ± 0.000 |" in experiments.gain_table(_rows())
 
 
-def test_figure_has_one_column_per_noise_level(tmp_path):
+def test_figure_has_one_column_per_noise_level_and_a_row_per_protocol(tmp_path):
     rows = _rows() + [{**r, "sigma": 0.0} for r in _rows()]
     fig = experiments.plot_figure3(rows, tmp_path / "figure.png")
-    assert len(fig.axes) == 4
-    assert [ax.get_title() for ax in fig.axes[:2]] == ["added noise sigma = 0",
-                                                       "added noise sigma = 20"]
+    assert len(fig.axes) == 2
+    separate = [{**r, "protocol": "separate"} for r in rows if r["protocol"]]
+    assert len(experiments.plot_figure3(rows + separate).axes) == 4
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["split validation, sigma = 0",
+                                                       "split validation, sigma = 20"]
     assert (tmp_path / "figure.png").stat().st_size > 10_000
 
 
@@ -106,7 +112,7 @@ def test_command_writes_results_tables_and_figure(tmp_path, capsys):
     printed = capsys.readouterr().out
     tables = (out / "tables.md").read_text()
     assert "## AP" in tables and "## SEG" in tables and "## PSNR" in tables
-    assert "| 10 | DenoiSeg |" in tables and tables in printed
+    assert "| split | 10 | DenoiSeg |" in tables and tables in printed
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 5
     assert (out / "figure3.png").stat().st_size > 10_000
 
@@ -194,7 +200,7 @@ def test_an_interrupted_fit_is_not_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(DenoiSegEstimator, "fit", interrupted_on_third)
     with pytest.raises(KeyboardInterrupt):
         experiments.run_experiment(**TINY_RUN, n_annotated=(1,), results_path=path)
-    methods = [line.split(",")[2] for line in path.read_text().splitlines()[1:]]
+    methods = [line.split(",")[3] for line in path.read_text().splitlines()[1:]]
     assert methods == ["Input", "Noise2Void", "Baseline"]  # not the interrupted Sequential
 
 
@@ -210,7 +216,7 @@ def test_damaged_results_files(tmp_path):
         experiments.run_experiment(**TINY_RUN, n_annotated=(1,), results_path=path)
     path.write_text("")  # killed before the header was written
     rows = experiments.run_experiment(**TINY_RUN, n_annotated=(1,), results_path=path)
-    assert len(rows) == 5 and path.read_text().startswith("sigma,seed,method")
+    assert len(rows) == 5 and path.read_text().startswith("protocol,sigma,seed,method")
 
 
 def test_command_line_errors_are_one_line(tmp_path, capsys):
@@ -223,3 +229,118 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
 def test_figure_needs_segmentation_runs():
     with pytest.raises(ValueError, match="no Baseline"):
         experiments.plot_figure3([r for r in _rows() if r["method"] == "Noise2Void"])
+
+
+@pytest.fixture
+def small_synthetic(monkeypatch):
+    """The synthetic data set shrunk to a pool of 6 images of 64x64."""
+    from sklearn_denoiseg import _experiment_data
+
+    for key, value in {"n_pool": 6, "n_val": 2, "n_test": 2, "shape": (64, 64)}.items():
+        monkeypatch.setitem(_experiment_data.SYNTHETIC, key, value)
+    return _experiment_data
+
+
+def test_synthetic_data_is_seeded_noisy_and_fully_labelled(small_synthetic):
+    data = small_synthetic.load_experiment_data("synthetic", 20.0, seed=3)
+    assert data["X_train"].shape == (6, 64, 64) and data["X_val"].shape == (2, 64, 64)
+    assert data["X_test"].shape == data["clean_test"].shape == (2, 64, 64)
+    assert all(labels.max() > 0 for labels in data["y_train"])  # the experiment keeps a few
+    assert data["X_real"].shape == (16, 128, 128) and data["y_real"].max() > 0
+    # about 20 of added noise over the little camera noise of 1000 photons
+    residual = data["X_test"] - data["clean_test"]
+    assert 19 < residual.std() < 23
+    # the brightest stain at 200, with texture and background on top (the real image: 235)
+    assert 150 < data["clean_test"].max() < 300
+    again = small_synthetic.load_experiment_data("synthetic", 20.0, seed=3)
+    np.testing.assert_array_equal(data["X_train"], again["X_train"])
+    other = small_synthetic.load_experiment_data("synthetic", 10.0, seed=3)
+    np.testing.assert_array_equal(data["y_train"], other["y_train"])  # same nuclei, other noise
+    assert not np.array_equal(data["X_train"], other["X_train"])
+
+
+def test_separate_protocol_validates_on_the_validation_set(small_synthetic, monkeypatch):
+    seen = []
+    original = DenoiSegEstimator.fit
+
+    def recording(self, X, y=None, **fit_params):
+        n_annotated = 0 if y is None else sum(bool(np.any(labels)) for labels in y)
+        seen.append((self.alpha, n_annotated, fit_params.get("X_val")))
+        return original(self, X, y, **fit_params)
+
+    monkeypatch.setattr(DenoiSegEstimator, "fit", recording)
+    params = {**experiments.FAST_PARAMS, "steps_per_epoch": 1, "max_epochs": 1}
+    rows = experiments.run_experiment(dataset="synthetic", protocols=("separate", "split"),
+                                      n_annotated=(2,), sigmas=(20,), seeds=(0,),
+                                      alphas=(0.3, 0.5), params=params, verbose=False)
+    data = small_synthetic.load_experiment_data("synthetic", 20.0, seed=0)
+    n2v, *segmentation = seen
+    assert n2v[:2] == (1.0, 0) and n2v[2] is None
+    separate, split = segmentation[:4], segmentation[4:]
+    assert [s[0] for s in separate] == [s[0] for s in split] == [0.0, 0.0, 0.3, 0.5]
+    assert all(s[1] == 2 for s in segmentation)
+    np.testing.assert_array_equal(separate[0][2], data["X_val"])   # the Baseline's
+    # Sequential's segmentation step validates on denoised validation images
+    assert separate[1][2] is not None and not np.array_equal(separate[1][2], data["X_val"])
+    assert all(s[2] is None for s in split)
+    assert [(r["protocol"], r["method"], r["alpha"]) for r in rows] == [
+        ("", "Input", None), ("", "Noise2Void", 1.0),
+        ("separate", "Baseline", 0.0), ("separate", "Sequential", 0.0),
+        ("separate", "DenoiSeg", 0.3), ("separate", "DenoiSeg", 0.5),
+        ("split", "Baseline", 0.0), ("split", "Sequential", 0.0),
+        ("split", "DenoiSeg", 0.3), ("split", "DenoiSeg", 0.5)]
+    for row in rows[2:]:
+        assert 0 <= row["AP_real"] <= 1 and 0 < row["threshold"] < 1 and row["best_epoch"] == 1
+
+
+def test_tables_of_alpha_and_noise_levels():
+    rows = _rows() + [{**r, "alpha": 0.3, "AP": r["AP"] - 0.2} for r in _rows()
+                      if r["method"] == "DenoiSeg"]
+    table = experiments.alpha_table(rows)
+    # gains per seed: alpha 0.3 adds 0.1, alpha 0.5 adds 0.3
+    assert "| split | 20 | 2 | 0.100 ± 0.000 | 0.300 ± 0.000 | 0.5 |" in table
+    assert experiments.alpha_table(_rows()) == ""
+    # Figure 3 and its tables show DenoiSeg at alpha 0.5 only
+    assert experiments.summarize(rows) == experiments.summarize(_rows())
+    fig = experiments.plot_alpha(rows)
+    assert len(fig.axes) == 1 and fig.axes[0].get_xlabel() == "alpha"
+
+
+def test_published_data_sets_run_the_same_way(monkeypatch, tmp_path):
+    from sklearn_denoiseg import _experiment_data
+    from sklearn_denoiseg.datasets import make_blobs
+
+    asked = []
+
+    def fake_fetch(name, noise, *, data_home=None):
+        asked.append((name, noise, data_home))
+        X, y = make_blobs(n_images=8, shape=(32, 32), random_state=noise)
+        return {"X_train": X[:4], "Y_train": y[:4], "X_val": X[4:6], "Y_val": y[4:6],
+                "X_test": X[6:], "Y_test": y[6:]}
+
+    monkeypatch.setattr(_experiment_data, "fetch_denoiseg", fake_fetch)
+    params = {**experiments.FAST_PARAMS, "steps_per_epoch": 1, "max_epochs": 1}
+    rows = experiments.run_experiment(dataset="DSB2018", protocols=("separate",),
+                                      n_annotated=(1,), sigmas=(10,), seeds=(0,),
+                                      params=params, data_home=tmp_path, verbose=False)
+    assert ("DSB2018", 10, tmp_path) in asked
+    assert len(rows) == 5 and all(np.isnan(r["PSNR"]) for r in rows)  # no clean images
+    with pytest.raises(ValueError, match="n_annotated must hold integers from 1 to 4"):
+        experiments.run_experiment(dataset="DSB2018", n_annotated=(5,), params=params,
+                                   data_home=tmp_path, verbose=False)
+    with pytest.raises(ValueError, match="noise"):
+        experiments.run_experiment(dataset="DSB2018", sigmas=(15,), n_annotated=(1,),
+                                   params=params, data_home=tmp_path, verbose=False)
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"dataset": "cells"}, "dataset"),
+    ({"protocols": ("cross",)}, "protocols"),
+    ({"dataset": "nuclei", "protocols": ("separate",)}, "no separate validation"),
+    ({"alphas": (0.0,)}, "alphas"),
+    ({"alphas": (1.0,)}, "alphas"),
+])
+def test_bad_settings_fail_before_any_training(grid, message, count_fits):
+    with pytest.raises(ValueError, match=message):
+        experiments.run_experiment(**{**TINY_RUN, "n_annotated": (1,), **grid})
+    assert count_fits == []
