@@ -9,15 +9,17 @@ from .datasets import add_gaussian_noise, crop_grid, fetch_denoiseg, load_nuclei
 from .demo import nuclei_split
 
 SYNTHETIC = {"n_pool": 400, "n_val": 16, "n_test": 32, "shape": (128, 128), "photons": 1000.0,
-             "brightest": 200.0}
+             "contrast": 40.0}
 """The synthetic data set of the paper's regime: a pool of 400 images of
 128x128 (the paper's 10 annotated of 3800 is 0.26%; 1 of 400 is 0.25%),
 16 fully annotated validation images and 32 test images from
 :func:`~sklearn_denoiseg.datasets.make_nuclei`. The images are drawn with
 1000 photons at the brightest stain (little camera noise, like the
-published DSB2018 images before noise was added) and scaled so the brightest
-stain is 200, close to the 0-235 range of the real image, so that the
-paper's added noise levels (sigma 10 and 20) mean the same here."""
+published DSB2018 images before noise was added) and scaled so that the
+median nuclear pixel lies ``contrast`` = 40 above the median background
+pixel, as in the real DSB2018 image that ``stardist`` ships: the paper's
+added noise levels (sigma 10 and 20) then make the nuclei as hard to see as
+they make the real ones."""
 
 DATASETS = ("nuclei", "synthetic", "DSB2018", "Flywing", "MouseNuclei")
 """``"nuclei"``: the 12 training crops of the one real annotated image
@@ -39,7 +41,7 @@ def synthetic_data(sigma, seed):
     s = SYNTHETIC
     n = s["n_pool"] + s["n_val"] + s["n_test"]
     images, labels, clean = make_nuclei(n, s["shape"], photons=s["photons"], random_state=seed)
-    scale = s["brightest"] / s["photons"]
+    scale = s["contrast"] / (np.median(clean[labels > 0]) - np.median(clean[labels == 0]))
     rng = _noise_rng(seed, sigma)
     noisy = add_gaussian_noise(images * scale, sigma, rng)
     pool, val = slice(0, s["n_pool"]), slice(s["n_pool"], s["n_pool"] + s["n_val"])
