@@ -302,6 +302,10 @@ def run_experiment(*, dataset="nuclei", protocols=("split",), n_annotated=(1, 2,
     wanted = [key for seed in seeds for sigma in sigmas
               for key in _row_keys(sigma, seed, protocols, n_annotated, alphas)]
     _check_same_setup(results_path, params, dataset, trains=not done.issuperset(wanted))
+    if verbose:
+        n_done = sum(key in done for key in wanted)
+        print(f"{len(wanted) - n_done} of {len(wanted)} runs to train"
+              + (f" ({n_done} read from {results_path})" if n_done else ""), flush=True)
 
     def record(key, seconds, scores):
         row = {**dict(zip(_KEY, key)), "AP": np.nan, "SEG": np.nan, "AP_real": np.nan,
