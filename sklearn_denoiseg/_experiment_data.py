@@ -9,17 +9,19 @@ from .datasets import add_gaussian_noise, crop_grid, fetch_denoiseg, load_nuclei
 from .demo import nuclei_split
 
 SYNTHETIC = {"n_pool": 400, "n_val": 16, "n_test": 32, "shape": (128, 128), "photons": 1000.0,
-             "contrast": 40.0}
+             "background": 21.0, "contrast": 40.0}
 """The synthetic data set of the paper's regime: a pool of 400 images of
 128x128 (the paper's 10 annotated of 3800 is 0.26%; 1 of 400 is 0.25%),
 16 fully annotated validation images and 32 test images from
 :func:`~sklearn_denoiseg.datasets.make_nuclei`. The images are drawn with
 1000 photons at the brightest stain (little camera noise, like the
-published DSB2018 images before noise was added) and scaled so that the
-median nuclear pixel lies ``contrast`` = 40 above the median background
-pixel, as in the real DSB2018 image that ``stardist`` ships: the paper's
-added noise levels (sigma 10 and 20) then make the nuclei as hard to see as
-they make the real ones."""
+published DSB2018 images before noise was added), then scaled and shifted
+so that the median background pixel is ``background`` = 21 and the median
+nuclear pixel lies ``contrast`` = 40 above it, as in the real DSB2018 image
+that ``stardist`` ships: the paper's added noise levels (sigma 10 and 20)
+then make the nuclei as hard to see as they make the real ones, and a
+network trained on these images sees the real image in the same intensity
+range."""
 
 DATASETS = ("nuclei", "synthetic", "DSB2018", "Flywing", "MouseNuclei")
 """``"nuclei"``: the 12 training crops of the one real annotated image
@@ -41,16 +43,19 @@ def synthetic_data(sigma, seed):
     s = SYNTHETIC
     n = s["n_pool"] + s["n_val"] + s["n_test"]
     images, labels, clean = make_nuclei(n, s["shape"], photons=s["photons"], random_state=seed)
-    scale = s["contrast"] / (np.median(clean[labels > 0]) - np.median(clean[labels == 0]))
+    median_background = np.median(clean[labels == 0])
+    scale = s["contrast"] / (np.median(clean[labels > 0]) - median_background)
+    offset = s["background"] - scale * median_background
+    clean = scale * clean + offset
     rng = _noise_rng(seed, sigma)
-    noisy = add_gaussian_noise(images * scale, sigma, rng)
+    noisy = add_gaussian_noise(scale * images + offset, sigma, rng)
     pool, val = slice(0, s["n_pool"]), slice(s["n_pool"], s["n_pool"] + s["n_val"])
     test = slice(s["n_pool"] + s["n_val"], n)
     real_image, real_labels = load_nuclei()
     return {
         "X_train": noisy[pool], "y_train": labels[pool],
         "X_val": noisy[val], "y_val": labels[val],
-        "X_test": noisy[test], "y_test": labels[test], "clean_test": clean[test] * scale,
+        "X_test": noisy[test], "y_test": labels[test], "clean_test": clean[test],
         "X_real": crop_grid(add_gaussian_noise(real_image, sigma, rng), 128),
         "y_real": crop_grid(real_labels, 128),
     }

@@ -250,8 +250,9 @@ def test_synthetic_data_is_seeded_noisy_and_fully_labelled(small_synthetic):
     # about 20 of added noise over the little camera noise of 1000 photons
     residual = data["X_test"] - data["clean_test"]
     assert 19 < residual.std() < 23
-    # nuclei 40 above the background in the median, as in the real image
+    # background at 21 and nuclei 40 above it in the median, as in the real image
     clean, labels = data["clean_test"], data["y_test"]
+    assert 18 < np.median(clean[labels == 0]) < 24
     assert 35 < np.median(clean[labels > 0]) - np.median(clean[labels == 0]) < 45
     again = small_synthetic.load_experiment_data("synthetic", 20.0, seed=3)
     np.testing.assert_array_equal(data["X_train"], again["X_train"])
