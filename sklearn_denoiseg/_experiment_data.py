@@ -99,11 +99,12 @@ def load_experiment_data(dataset, sigma, seed, data_home=None):
     raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
 
 
-def pool_size(dataset, data_home=None):
-    """Images in the training pool of ``dataset``, without loading the
-    synthetic or real images where the number is known."""
+def pool_size(dataset, sigma, data_home=None):
+    """Images in the training pool of ``dataset``; a published data set is
+    read (at noise ``sigma``, so nothing else is downloaded), the others
+    are known without making or loading images."""
     if dataset == "synthetic":
         return SYNTHETIC["n_pool"]
     if dataset == "nuclei":
         return len(nuclei_split(sigma=0, n_annotated=0)["X_train"])
-    return len(load_experiment_data(dataset, PUBLISHED_NOISE[0], 0, data_home)["X_train"])
+    return len(published_data(dataset, sigma, data_home)["X_train"])

@@ -50,7 +50,13 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from ._estimator import DenoiSegEstimator
-from ._experiment_data import DATASETS, SYNTHETIC, load_experiment_data, pool_size
+from ._experiment_data import (
+    DATASETS,
+    PUBLISHED_NOISE,
+    SYNTHETIC,
+    load_experiment_data,
+    pool_size,
+)
 from ._experiment_report import (
     MAIN_ALPHA,
     METHODS,
@@ -202,11 +208,14 @@ def _check_grid(dataset, protocols, n_annotated, sigmas, seeds, alphas, data_hom
     if not sigmas or not all(isinstance(s, Real) and np.isfinite(s) and s >= 0
                              for s in sigmas):
         raise ValueError(f"sigmas must hold finite values >= 0; got {sigmas}")
+    if dataset not in ("nuclei", "synthetic") and not set(sigmas) <= set(PUBLISHED_NOISE):
+        raise ValueError(f"the {dataset} data sets exist for noise {PUBLISHED_NOISE}; "
+                         f"got sigmas {sigmas}")
     if not seeds or not all(isinstance(seed, Integral) and seed >= 0 for seed in seeds):
         raise ValueError(f"seeds must hold integers >= 0; got {seeds}")
     if not alphas or not all(isinstance(a, Real) and 0 < a < 1 for a in alphas):
         raise ValueError(f"alphas must hold values strictly between 0 and 1; got {alphas}")
-    n_pool = pool_size(dataset, data_home)
+    n_pool = pool_size(dataset, sigmas[0], data_home)
     if not n_annotated or not all(isinstance(k, Integral) and 1 <= k <= n_pool
                                   for k in n_annotated):
         raise ValueError(f"n_annotated must hold integers from 1 to {n_pool}; got {n_annotated}")

@@ -325,13 +325,14 @@ def test_published_data_sets_run_the_same_way(monkeypatch, tmp_path):
     rows = experiments.run_experiment(dataset="DSB2018", protocols=("separate",),
                                       n_annotated=(1,), sigmas=(10,), seeds=(0,),
                                       params=params, data_home=tmp_path, verbose=False)
+    assert {noise for _, noise, _ in asked} == {10}  # no other noise level is downloaded
     assert ("DSB2018", 10, tmp_path) in asked
     assert len(rows) == 5 and all(np.isnan(r["PSNR"]) for r in rows)  # no clean images
     with pytest.raises(ValueError, match="n_annotated must hold integers from 1 to 4"):
         experiments.run_experiment(dataset="DSB2018", n_annotated=(5,), params=params,
                                    data_home=tmp_path, verbose=False)
     with pytest.raises(ValueError, match="noise"):
-        experiments.run_experiment(dataset="DSB2018", sigmas=(15,), n_annotated=(1,),
+        experiments.run_experiment(dataset="DSB2018", sigmas=(10, 15), n_annotated=(1,),
                                    params=params, data_home=tmp_path, verbose=False)
 
 
