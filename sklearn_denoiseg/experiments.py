@@ -509,6 +509,9 @@ def main(argv=None):
     parser.add_argument("--budget", default="experiment", choices=BUDGETS,
                         help="training budget: experiment (CPU, default), paper (GPU), fast "
                              "(a tiny network, to check that everything runs)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="train every network this many epochs instead of the budget's "
+                             "(a longer or shorter schedule at the same network and batches)")
     parser.add_argument("--fast", action="store_true", help="the same as --budget fast")
     parser.add_argument("--data-home", default=None,
                         help="cache folder of the published data sets")
@@ -520,11 +523,15 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    params = BUDGETS["fast" if args.fast else args.budget]
+    if args.epochs is not None:
+        if args.epochs < 1:
+            parser.error(f"--epochs must be at least 1; got {args.epochs}")
+        params = {**params, "max_epochs": args.epochs}
     try:
         rows = run_experiment(dataset=args.dataset, protocols=args.protocols,
                               n_annotated=args.annotated, sigmas=args.sigmas, seeds=args.seeds,
-                              alphas=args.alphas,
-                              params=BUDGETS["fast" if args.fast else args.budget],
+                              alphas=args.alphas, params=params,
                               results_path=out / "results.csv", data_home=args.data_home)
     except ValueError as error:
         parser.error(str(error))

@@ -347,3 +347,13 @@ def test_bad_settings_fail_before_any_training(grid, message, count_fits):
     with pytest.raises(ValueError, match=message):
         experiments.run_experiment(**{**TINY_RUN, "n_annotated": (1,), **grid})
     assert count_fits == []
+
+
+def test_command_sets_the_epochs_of_every_network(tmp_path, capsys):
+    out = tmp_path / "out"
+    experiments.main(["--out", str(out), "--fast", "--epochs", "3", "--annotated", "1",
+                      "--sigmas", "10", "--seeds", "0"])
+    assert '"max_epochs": 3' in (out / "results.params.json").read_text()
+    with pytest.raises(SystemExit):
+        experiments.main(["--out", str(out), "--fast", "--epochs", "0"])
+    assert "--epochs must be at least 1" in capsys.readouterr().err
