@@ -437,7 +437,7 @@ def _timed_fit(model, X, y=None, **fit_params):
     return time.perf_counter() - start
 
 
-def write_report(rows, out):
+def _write_report(rows, out):
     """Write ``tables.md`` (AP, SEG, AP on real nuclei, gains, alpha,
     PSNR), ``figure3.png`` and, with several alphas, ``figure4a.png`` to
     the folder ``out``; return the tables' text."""
@@ -539,7 +539,7 @@ def main(argv=None):
         print(f"\ninterrupted; the finished runs are in {out / 'results.csv'}: "
               "run the same command again to go on", file=sys.stderr)
         raise SystemExit(130) from None
-    tables = write_report(rows, out)
+    tables = _write_report(rows, out)
     print(f"\n{tables}\nwrote {out / 'results.csv'}, {out / 'tables.md'} and the figures in "
           f"{time.perf_counter() - start:.0f} s")
     return rows
