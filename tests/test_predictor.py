@@ -52,10 +52,15 @@ def test_training_gives_the_pinned_model(pinned):
     X, y = make_blobs(n_images=8, shape=(48, 48), random_state=0)
     y[4:] = 0
     est = DenoiSegEstimator(**record["params"]).fit(X, y)
+    # The pin was written on an Intel Xeon. The same code trains differently in
+    # fp32 on other CPUs (their kernels sum in other orders): on an AMD EPYC the
+    # losses differ by up to 1.0%, the threshold by 0.01 and the probabilities by
+    # 0.043. Changed training does far more: another n2v_radius or border weight
+    # moves the losses by 10% and the probabilities by 0.15 to 0.22.
     for key, values in record["history"].items():
-        np.testing.assert_allclose(est.history_[:, key], values, rtol=1e-4, err_msg=key)
-    assert est.threshold_ == record["threshold_"]
-    np.testing.assert_allclose(est.predict_proba(outputs["X_test"]), outputs["proba"], atol=1e-4)
+        np.testing.assert_allclose(est.history_[:, key], values, rtol=3e-2, err_msg=key)
+    assert est.threshold_ == pytest.approx(record["threshold_"], abs=0.015)
+    np.testing.assert_allclose(est.predict_proba(outputs["X_test"]), outputs["proba"], atol=0.07)
 
 
 def test_save_load_round_trip_and_predictor_file(trained, blobs, tmp_path):
