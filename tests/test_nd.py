@@ -128,7 +128,7 @@ def stacks():
 def trained_3d(stacks):
     X, _, y = stacks
     return DenoiSegEstimator(**TINY_3D, axes="ZYX", max_epochs=10, steps_per_epoch=8,
-                             lr=4e-3).fit(X, y)
+                             lr=4e-3, precision="fp32").fit(X, y)
 
 
 def test_3d_shapes_through_fit_predict_transform_score(trained_3d, stacks):
