@@ -149,14 +149,22 @@ def _open_checkpoint(checkpoint_dir, key_params, data):
     return path, (metadata, tensors)
 
 
+def kept_epoch(history):
+    """The epoch whose weights training keeps: the last one that lowered the
+    monitored loss (the validation loss where there is one, else the
+    training loss); None before any epoch has finished."""
+    monitor = "valid_loss_best" if history and "valid_loss" in history[-1] else "train_loss_best"
+    best = [row["epoch"] for row in history if row.get(monitor)]
+    return best[-1] if best else None
+
+
 def _warn_if_interrupted(history, max_epochs):
     if history and "dur" not in history[-1]:
         history.pop()  # the epoch cut short by the interrupt
     if len(history) == max_epochs:
         return
-    monitor = "valid_loss_best" if history and "valid_loss" in history[-1] else "train_loss_best"
-    best = [row["epoch"] for row in history if row.get(monitor)]
-    kept = (f"the weights of epoch {best[-1]}, the best so far" if best
+    best = kept_epoch(history)
+    kept = (f"the weights of epoch {best}, the best so far" if best is not None
             else "the weights reached during its first epoch")
     warnings.warn(f"training was interrupted after {len(history)} of {max_epochs} epochs; "
                   f"the model keeps {kept}", FitInterruptedWarning, stacklevel=5)

@@ -70,6 +70,7 @@ from ._experiment_report import (
 )
 from ._hardware import resolve_device, resolve_precision
 from ._parameters import with_role
+from ._training import kept_epoch
 from .datasets import keep_annotated
 from .demo import DEMO_PARAMS, mean_psnr
 from .exceptions import FitInterruptedWarning, ThresholdOnTrainingImagesWarning
@@ -370,7 +371,7 @@ def _run_noise_level(data, todo, seed, params, record):
         if n2v_key is not None:
             psnr = (mean_psnr(data["clean_test"], n2v.transform(data["X_test"]))
                     if has_clean else np.nan)
-            record(n2v_key, seconds, {"PSNR": psnr, "best_epoch": _best_epoch(n2v)})
+            record(n2v_key, seconds, {"PSNR": psnr, "best_epoch": kept_epoch(n2v.history_)})
     for key in todo:
         protocol, _, _, method, alpha, k = key
         if method in ("Input", "Noise2Void"):
@@ -393,14 +394,6 @@ def _run_noise_level(data, todo, seed, params, record):
         record(key, seconds, _scores(model, data, denoises=method == "DenoiSeg"))
 
 
-def _best_epoch(estimator):
-    """The epoch whose weights ``fit`` kept (the last best one)."""
-    history = estimator.history_
-    monitor = "valid_loss_best" if "valid_loss" in history[-1] else "train_loss_best"
-    best = [row["epoch"] for row in history if row.get(monitor)]
-    return best[-1] if best else None
-
-
 def _scores(model, data, denoises):
     """AP, SEG (and AP on the real nuclei, PSNR) of a fitted model, with the
     threshold it used and the epoch it kept."""
@@ -409,7 +402,7 @@ def _scores(model, data, denoises):
     scores = {"AP": average_precision(list(data["y_test"]), list(labels)),
               "SEG": seg_score(list(data["y_test"]), list(labels)),
               "threshold": estimator.decision_threshold(),
-              "best_epoch": _best_epoch(estimator),
+              "best_epoch": kept_epoch(estimator.history_),
               "PSNR": np.nan}
     if data.get("X_real") is not None:
         scores["AP_real"] = average_precision(list(data["y_real"]),
