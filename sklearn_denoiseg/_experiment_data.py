@@ -5,7 +5,14 @@ the clean test images and a second test on real nuclei."""
 
 import numpy as np
 
-from .datasets import add_gaussian_noise, crop_grid, fetch_denoiseg, load_nuclei, make_nuclei
+from .datasets import (
+    DENOISEG_DATASETS,
+    add_gaussian_noise,
+    crop_grid,
+    fetch_denoiseg,
+    load_nuclei,
+    make_nuclei,
+)
 from .demo import nuclei_split
 
 SYNTHETIC = {"n_pool": 400, "n_val": 16, "n_test": 32, "shape": (128, 128), "photons": 1000.0,
@@ -29,7 +36,11 @@ DATASETS = ("nuclei", "synthetic", "DSB2018", "Flywing", "MouseNuclei")
 :data:`SYNTHETIC`; the others: the published DenoiSeg data sets
 (:func:`~sklearn_denoiseg.datasets.fetch_denoiseg`)."""
 
-PUBLISHED_NOISE = (0, 10, 20)
+
+
+def published_noise(name):
+    """The noise levels at which the published data set ``name`` exists."""
+    return sorted(noise for dataset, noise in DENOISEG_DATASETS if dataset == name)
 
 
 def _noise_rng(seed, sigma):
@@ -69,10 +80,9 @@ def nuclei_data(sigma, seed):
 
 
 def published_data(name, sigma, data_home=None):
-    """A published DenoiSeg data set at noise level ``sigma`` (0, 10 or 20):
-    its training pool, validation and test sets; no clean images."""
-    if sigma not in PUBLISHED_NOISE:
-        raise ValueError(f"the {name} data sets exist for noise {PUBLISHED_NOISE}; got {sigma:g}")
+    """A published DenoiSeg data set at noise level ``sigma`` (one of
+    :func:`published_noise`): its training pool, validation and test sets;
+    no clean images."""
     data = fetch_denoiseg(name, int(sigma), data_home=data_home)
     return {"X_train": data["X_train"], "y_train": data["Y_train"],
             "X_val": data["X_val"], "y_val": data["Y_val"],

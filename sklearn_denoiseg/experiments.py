@@ -52,10 +52,10 @@ from sklearn.pipeline import Pipeline
 from ._estimator import DenoiSegEstimator
 from ._experiment_data import (
     DATASETS,
-    PUBLISHED_NOISE,
     SYNTHETIC,
     load_experiment_data,
     pool_size,
+    published_noise,
 )
 from ._experiment_report import (
     MAIN_ALPHA,
@@ -209,8 +209,8 @@ def _check_grid(dataset, protocols, n_annotated, sigmas, seeds, alphas, data_hom
     if not sigmas or not all(isinstance(s, Real) and np.isfinite(s) and s >= 0
                              for s in sigmas):
         raise ValueError(f"sigmas must hold finite values >= 0; got {sigmas}")
-    if dataset not in ("nuclei", "synthetic") and not set(sigmas) <= set(PUBLISHED_NOISE):
-        raise ValueError(f"the {dataset} data sets exist for noise {PUBLISHED_NOISE}; "
+    if dataset not in ("nuclei", "synthetic") and not set(sigmas) <= set(published_noise(dataset)):
+        raise ValueError(f"the {dataset} data sets exist for noise {published_noise(dataset)}; "
                          f"got sigmas {sigmas}")
     if not seeds or not all(isinstance(seed, Integral) and seed >= 0 for seed in seeds):
         raise ValueError(f"seeds must hold integers >= 0; got {seeds}")
