@@ -37,7 +37,6 @@ DATASETS = ("nuclei", "synthetic", "DSB2018", "Flywing", "MouseNuclei")
 (:func:`~sklearn_denoiseg.datasets.fetch_denoiseg`)."""
 
 
-
 def published_noise(name):
     """The noise levels at which the published data set ``name`` exists."""
     return sorted(noise for dataset, noise in DENOISEG_DATASETS if dataset == name)

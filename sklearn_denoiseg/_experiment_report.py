@@ -1,6 +1,7 @@
 """Tables and figures of the few-shot experiment, from its rows: the paper's
-Figure 3 (AP against annotated images), Figure 4a (alpha), the gain of
-co-learning per noise level, and Table 1 (PSNR)."""
+Figure 3 (AP against annotated images), Figure 4a (alpha), Figure 4b (the
+change of AP with the noise level), the gain of co-learning per noise level,
+and Table 1 (PSNR)."""
 
 import numpy as np
 
@@ -123,9 +124,9 @@ def _paired_gains(rows, method, alpha=None):
 
 
 def gain_table(rows):
-    """How much the denoising methods add to the Baseline, per noise level
-    (the paper's "noise helps"): AP minus the Baseline's AP of the same
-    seed, mean ± standard error over seeds, as a Markdown table."""
+    """How much the denoising methods add to the Baseline, per noise level:
+    AP minus the Baseline's AP of the same seed, mean ± standard error over
+    seeds, as a Markdown table."""
     gains = {method: _paired_gains(rows, method, MAIN_ALPHA if method == "DenoiSeg" else None)
              for method in ("Sequential", "DenoiSeg")}
     keys = sorted(set(gains["Sequential"]) | set(gains["DenoiSeg"]))
@@ -137,6 +138,37 @@ def gain_table(rows):
             cells = [cell(*mean_se(by_key.get((protocol, sigma, k), []))) for k in budgets]
             if any(cells):
                 lines.append(f"| {protocol} | {sigma:g} | {method} - Baseline | "
+                             + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def noise_table(rows):
+    """The paper's "noise helps" (Figure 4b) in numbers: each method's AP at
+    every noise level minus its AP at the lowest noise level of the same
+    seed (the same clean images, annotated images and initialisation; each
+    noise level is tested on its own noisy test images), mean ± standard
+    error over seeds, as a Markdown table. Empty with a single noise level.
+    """
+    sigmas = sorted({r["sigma"] for r in rows if _is_main(r)})
+    if len(sigmas) < 2:
+        return ""
+    lowest = {(r["protocol"], r["method"], r["seed"], r["n_annotated"]): r["AP"]
+              for r in filter(_is_main, rows) if r["sigma"] == sigmas[0]}
+    changes = {}
+    for r in filter(_is_main, rows):
+        key = (r["protocol"], r["method"], r["seed"], r["n_annotated"])
+        if r["sigma"] != sigmas[0] and key in lowest:
+            changes.setdefault((r["protocol"], r["sigma"], r["method"], r["n_annotated"]),
+                               []).append(r["AP"] - lowest[key])
+    budgets = sorted({key[3] for key in changes})
+    lines = ["| protocol | sigma | method | " + " | ".join(f"{k} annotated" for k in budgets)
+             + " |", "|---|---|---|" + "---|" * len(budgets)]
+    for protocol, sigma in sorted({key[:2] for key in changes}):
+        for method in METHODS:
+            cells = [cell(*mean_se(changes.get((protocol, sigma, method, k), [])))
+                     for k in budgets]
+            if any(cells):
+                lines.append(f"| {protocol} | {sigma:g} - {sigmas[0]:g} | {method} | "
                              + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -62,6 +62,7 @@ from ._experiment_report import (
     METHODS,
     alpha_table,
     gain_table,
+    noise_table,
     plot_alpha,
     plot_figure3,
     psnr_table,
@@ -88,6 +89,7 @@ __all__ = [
     "segmentation_table",
     "gain_table",
     "alpha_table",
+    "noise_table",
     "psnr_table",
     "plot_figure3",
     "plot_alpha",
@@ -438,6 +440,9 @@ def _write_report(rows, out):
     if any(not np.isnan(r.get("AP_real", np.nan)) for r in rows):
         sections.append(("AP on the real nuclei image", segmentation_table(rows, "AP_real")))
     sections.append(("AP gain over the Baseline, same seed", gain_table(rows)))
+    if noise_table(rows):
+        sections.append(("AP change from the lowest noise level, same seed (Figure 4b)",
+                         noise_table(rows)))
     if alpha_table(rows):
         sections.append(("AP gain of DenoiSeg over the Baseline per alpha (Figure 4a)",
                          alpha_table(rows)))
