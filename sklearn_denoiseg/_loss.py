@@ -8,7 +8,6 @@ from ._channels import ChannelLayout
 from ._targets import IGNORE
 
 
-
 class DenoiSegLoss(nn.Module):
     """``alpha * L_d + (1 - alpha) * L_s``.
 
