@@ -1,5 +1,6 @@
 """Shared helpers of the benchmark scripts: timing, peak memory, tables."""
 
+import csv
 import os
 import platform
 import resource
@@ -42,3 +43,23 @@ def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def read_csv(path, text=()):
+    """The rows of a results CSV, numbers as floats except the columns in
+    ``text``; no rows when the file is not there."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (v if k in text else float(v)) for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def append_csv(path, rows, fields):
+    """Append ``rows`` to a results CSV, writing the header to a new file."""
+    write_header = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if write_header:
+            writer.writeheader()
+        writer.writerows(rows)

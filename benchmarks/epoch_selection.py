@@ -30,7 +30,6 @@ there.
 
 import argparse
 import copy
-import csv
 import warnings
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from skorch.callbacks import Callback
 
 import sklearn_denoiseg._estimator as estimator_module
 import sklearn_denoiseg._training as training_module
-from _common import machine, table
+from _common import append_csv, machine, read_csv, table
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._instances import search_threshold
 from sklearn_denoiseg.datasets import keep_annotated
@@ -139,11 +138,7 @@ def chosen_epoch(rows, rule):
 
 
 def _read(path):
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [{k: (v if k == "protocol" else float(v)) for k, v in row.items()}
-                for row in csv.DictReader(f)]
+    return read_csv(path, text=("protocol",))
 
 
 def summary(all_rows):
@@ -192,12 +187,7 @@ def main():
                 if (protocol, args.sigma, k, seed) in done:
                     continue
                 new = run(protocol, args.sigma, k, seed, EXPERIMENT_PARAMS)
-                write_header = not args.csv.exists()
-                with open(args.csv, "a", newline="") as f:
-                    writer = csv.DictWriter(f, fieldnames=FIELDS)
-                    if write_header:
-                        writer.writeheader()
-                    writer.writerows(new)
+                append_csv(args.csv, new, FIELDS)
                 rows.extend(new)
                 best = chosen_epoch(new, "loss")
                 print(f"{protocol:8} {k:>2} annotated seed {seed}: epoch {int(best['epoch'])} "

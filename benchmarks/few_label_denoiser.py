@@ -22,12 +22,11 @@ rerun skips the runs already there.
 """
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
-from _common import machine, table
+from _common import append_csv, machine, read_csv, table
 from epoch_selection import _fit_with_snapshots
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._experiment_data import load_experiment_data
@@ -71,11 +70,7 @@ def run(variant, k, seed):
 
 
 def _read(path):
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [{k: (v if k == "variant" else float(v)) for k, v in row.items()}
-                for row in csv.DictReader(f)]
+    return read_csv(path, text=("variant",))
 
 
 def _mean_se(values, digits=2):
@@ -132,12 +127,7 @@ def main():
                     continue
                 done.add((variant, n_annotated, seed))
                 new = run(variant, n_annotated, seed)
-                write_header = not args.csv.exists()
-                with open(args.csv, "a", newline="") as f:
-                    writer = csv.DictWriter(f, fieldnames=FIELDS)
-                    if write_header:
-                        writer.writeheader()
-                    writer.writerows(new)
+                append_csv(args.csv, new, FIELDS)
                 rows.extend(new)
                 kept = next(r for r in new if r["kept"])
                 print(f"{variant:15} {n_annotated} annotated seed {seed}: kept epoch {kept['epoch']}, "

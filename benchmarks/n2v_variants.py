@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
-from _common import machine, table
+from _common import append_csv, machine, table
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg.datasets import crop_grid, keep_annotated, load_nuclei
 from sklearn_denoiseg.demo import DEMO_PARAMS, mean_psnr
@@ -130,12 +130,7 @@ def main():
                     row = run(task, kind, variant, seed, args.sigma)
                     print({k: (round(v, 3) if isinstance(v, float) else v)
                            for k, v in row.items()}, flush=True)
-                    new = not path.exists()
-                    with path.open("a", newline="") as out:
-                        writer = csv.DictWriter(out, FIELDS)
-                        if new:
-                            writer.writeheader()
-                        writer.writerow(row)
+                    append_csv(path, [row], FIELDS)
                     rows.append({k: str(v) for k, v in row.items()})
     noisy = {kind: mean_psnr(data(kind, args.sigma, 0)["clean_test"],
                              data(kind, args.sigma, 0)["X_test"]) for kind in NOISES}

@@ -440,12 +440,11 @@ def _write_report(rows, out):
     if any(not np.isnan(r.get("AP_real", np.nan)) for r in rows):
         sections.append(("AP on the real nuclei image", segmentation_table(rows, "AP_real")))
     sections.append(("AP gain over the Baseline, same seed", gain_table(rows)))
-    if noise_table(rows):
-        sections.append(("AP change from the lowest noise level, same seed (Figure 4b)",
-                         noise_table(rows)))
-    if alpha_table(rows):
-        sections.append(("AP gain of DenoiSeg over the Baseline per alpha (Figure 4a)",
-                         alpha_table(rows)))
+    noise, alphas = noise_table(rows), alpha_table(rows)
+    if noise:
+        sections.append(("AP change from the lowest noise level, same seed (Figure 4b)", noise))
+    if alphas:
+        sections.append(("AP gain of DenoiSeg over the Baseline per alpha (Figure 4a)", alphas))
     sections.append(("PSNR (dB)", psnr_table(rows)))
     text = "\n\n".join(f"## {title}\n\n{body}" for title, body in sections) + "\n"
     out = Path(out)
