@@ -22,6 +22,7 @@ rerun skips the runs already there.
 """
 
 import argparse
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +44,16 @@ FIELDS = ["variant", "n_annotated", "seed", "epoch", "kept", "valid_n2v_loss", "
           "PSNR", "test_AP"]
 
 
+@functools.lru_cache(maxsize=1)
+def _data(seed):
+    """The experiment's data of one seed, made once for all its variants."""
+    return load_experiment_data("synthetic", SIGMA, seed)
+
+
 def run(variant, k, seed):
     """One row per epoch of one network; ``test_AP`` (of the kept weights,
     what ``fit`` returns) on the kept epoch's row only."""
-    data = load_experiment_data("synthetic", SIGMA, seed)
+    data = _data(seed)
     params = {**EXPERIMENT_PARAMS, **VARIANTS[variant], "verbose": 0}
     segments = params["alpha"] < 1
     model = DenoiSegEstimator(random_state=seed, **params)
