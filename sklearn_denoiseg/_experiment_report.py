@@ -303,8 +303,8 @@ def plot_alpha(rows, path=None):
     per_alpha = {alpha: _paired_gains(rows, "DenoiSeg", alpha) for alpha in alphas}
     panels = sorted({key[:2] for gains in per_alpha.values() for key in gains})
     budgets = sorted({key[2] for gains in per_alpha.values() for key in gains})
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels) + 1.4, 3.6),
+                             squeeze=False, sharey=True)
     for ax, (protocol, sigma) in zip(axes[0], panels):
         for k, color in zip(budgets, plt.cm.viridis(np.linspace(0, 0.9, len(budgets)))):
             stats = [mean_se(per_alpha[a].get((protocol, sigma, k), [])) for a in alphas]
@@ -316,7 +316,7 @@ def plot_alpha(rows, path=None):
         ax.set_xlabel("alpha")
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("AP of DenoiSeg - AP of Baseline")
-    axes[0, 0].legend(fontsize=8)
+    axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the data
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)
