@@ -9,6 +9,8 @@ import time
 
 import torch
 
+from sklearn_denoiseg._experiment_report import cell, mean_se
+
 
 def machine():
     """One line describing the machine and the torch build."""
@@ -36,6 +38,13 @@ def median_time(function, repeats):
 def peak_rss_mb():
     """Peak resident memory of this process so far, in MB (Linux: kB units)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def mean_se_text(values, digits=3, missing="n/a"):
+    """``mean ± standard error`` of the finite ``values`` as text, the mean
+    alone for a single value, ``missing`` when there is none (the same
+    statistics as the experiment's tables)."""
+    return cell(*mean_se(values), digits) or missing
 
 
 def table(header, rows):

@@ -38,7 +38,7 @@ from skorch.callbacks import Callback
 
 import sklearn_denoiseg._estimator as estimator_module
 import sklearn_denoiseg._training as training_module
-from _common import append_csv, machine, read_csv, table
+from _common import append_csv, machine, mean_se_text, read_csv, table
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._instances import search_threshold
 from sklearn_denoiseg.datasets import keep_annotated
@@ -157,10 +157,8 @@ def summary(all_rows):
                 cells.append("n/a (no annotated validation image)")
                 continue
             picked = [chosen_epoch(rows, rule) for rows in group]
-            ap = np.array([r["test_AP"] for r in picked])
-            se = ap.std(ddof=1) / np.sqrt(len(ap)) if len(ap) > 1 else np.nan
             epochs = "/".join(str(int(r["epoch"])) for r in picked)
-            cells.append(f"{ap.mean():.3f} ± {se:.3f} (ep. {epochs})")
+            cells.append(f"{mean_se_text([r['test_AP'] for r in picked])} (ep. {epochs})")
         ratio = np.mean([r["valid_seg_loss"] / r["valid_n2v_loss"] for rows in group
                          for r in rows])
         lines.append([protocol, f"{sigma:g}", k, len(group), f"{ratio:.2f}", *cells])

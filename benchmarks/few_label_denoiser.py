@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import append_csv, machine, read_csv, table
+from _common import append_csv, machine, mean_se_text, read_csv, table
 from epoch_selection import _fit_with_snapshots
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._experiment_data import load_experiment_data
@@ -80,12 +80,6 @@ def _read(path):
     return read_csv(path, text=("variant",))
 
 
-def _mean_se(values, digits=2):
-    values = np.asarray(values, dtype=float)
-    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
-    return f"{values.mean():.{digits}f} ± {se:.{digits}f}"
-
-
 def summary(all_rows):
     """A line per run, then mean ± standard error over seeds per variant."""
     runs = {}
@@ -105,8 +99,8 @@ def summary(all_rows):
         group["last"].append(psnr[-1])
         group["best"].append(max(psnr))
         group["AP"].append(kept["test_AP"])
-    means = [[variant, k, len(g["kept"]), _mean_se(g["kept"]), _mean_se(g["last"]),
-              _mean_se(g["best"]), "" if np.isnan(g["AP"]).all() else _mean_se(g["AP"], 3)]
+    means = [[variant, k, len(g["kept"]), mean_se_text(g["kept"], 2), mean_se_text(g["last"], 2),
+              mean_se_text(g["best"], 2), mean_se_text(g["AP"], missing="")]
              for (variant, k), g in sorted(groups.items(),
                                            key=lambda item: list(VARIANTS).index(item[0][0]))]
     return "\n\n".join([

@@ -24,7 +24,6 @@ Every run is one row of a CSV file; a rerun skips the rows already there.
 """
 
 import argparse
-import csv
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
-from _common import append_csv, machine, table
+from _common import append_csv, machine, mean_se_text, read_csv, table
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg.datasets import crop_grid, keep_annotated, load_nuclei
 from sklearn_denoiseg.demo import DEMO_PARAMS, mean_psnr
@@ -102,14 +101,6 @@ def run(task, kind, variant, seed, sigma):
             "seconds": time.perf_counter() - start}
 
 
-def mean_se(values):
-    if not values:
-        return "-"
-    values = np.asarray(values, dtype=float)
-    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
-    return f"{values.mean():.3f} ± {se:.3f}"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -119,8 +110,8 @@ def main():
     print(machine())
     path = Path(args.csv)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = list(csv.DictReader(path.open())) if path.exists() else []
-    done = {(r["task"], r["noise"], r["variant"], int(r["seed"])) for r in rows}
+    rows = read_csv(path, text=("task", "noise", "variant"))
+    done = {(r["task"], r["noise"], r["variant"], r["seed"]) for r in rows}
     for task in ("denoise", "segment"):
         for kind in NOISES if task == "denoise" else NOISES[:1]:
             for variant in VARIANTS:
@@ -131,9 +122,10 @@ def main():
                     print({k: (round(v, 3) if isinstance(v, float) else v)
                            for k, v in row.items()}, flush=True)
                     append_csv(path, [row], FIELDS)
-                    rows.append({k: str(v) for k, v in row.items()})
-    noisy = {kind: mean_psnr(data(kind, args.sigma, 0)["clean_test"],
-                             data(kind, args.sigma, 0)["X_test"]) for kind in NOISES}
+                    rows.append(row)
+    first_seed = {kind: data(kind, args.sigma, 0) for kind in NOISES}
+    noisy = {kind: mean_psnr(split["clean_test"], split["X_test"])
+             for kind, split in first_seed.items()}
     print(f"\nsigma {args.sigma:g}; noisy test crops: "
           + ", ".join(f"{kind} {value:.2f} dB" for kind, value in noisy.items())
           + f"; mean ± s.e. over seeds {args.seeds}\n")
@@ -141,12 +133,13 @@ def main():
     for kind in NOISES:
         for variant in VARIANTS:
             def pick(task, field):
-                return [float(r[field]) for r in rows if r["task"] == task
-                        and r["noise"] == kind and r["variant"] == variant
-                        and int(r["seed"]) in args.seeds]
-            body.append([kind, variant, mean_se(pick("denoise", "psnr")),
-                         mean_se(pick("denoise", "nyquist")), mean_se(pick("segment", "ap")),
-                         mean_se(pick("segment", "psnr"))])
+                return [r[field] for r in rows if r["task"] == task and r["noise"] == kind
+                        and r["variant"] == variant and r["seed"] in args.seeds]
+            body.append([kind, variant, *(mean_se_text(pick(task, field), missing="-") for
+                                          task, field in [("denoise", "psnr"),
+                                                          ("denoise", "nyquist"),
+                                                          ("segment", "ap"),
+                                                          ("segment", "psnr")])])
     print(table(["noise", "variant", "PSNR, denoiser (dB)", "Nyquist power / clean",
                  "AP, DenoiSeg", "PSNR, DenoiSeg (dB)"], body))
 

@@ -10,9 +10,8 @@ the run-to-run spread of fp32, and faster.
 import argparse
 import time
 
-import numpy as np
 
-from _common import machine, table
+from _common import machine, mean_se_text, table
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg.demo import DEMO_PARAMS, evaluate, nuclei_split
 
@@ -36,8 +35,7 @@ def main():
     for precision, runs in results.items():
         cells = [precision]
         for key in ("AP", "SEG", "PSNR", "seconds"):
-            values = np.array([run[key] for run in runs])
-            cells.append(f"{values.mean():.3f} ± {values.std(ddof=1) / np.sqrt(len(values)):.3f}")
+            cells.append(mean_se_text([run[key] for run in runs]))
         rows.append(cells)
     print(f"\nmean ± standard error over seeds {args.seeds}\n")
     print(table(["precision", "AP", "SEG", "PSNR [dB]", "fit [s]"], rows))

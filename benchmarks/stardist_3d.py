@@ -48,7 +48,7 @@ from sklearn_denoiseg.exceptions import ThresholdOnTrainingImagesWarning
 from sklearn_denoiseg.metrics import average_precision, psnr, seg_score
 
 # after sklearn_denoiseg, which shortens OpenMP spin waits only before torch is loaded
-from _common import machine, table
+from _common import machine, mean_se_text, table
 
 TEST_COLUMNS = 24
 METHODS = {"DenoiSeg": 0.5, "Baseline": 0.0}
@@ -97,15 +97,6 @@ def fit_and_score(alpha, X, y, X_test, y_test, clean_test, seed, epochs, steps):
     return {**scores, "threshold": est.threshold_, "precision": est.precision_, "fit_s": fit_s}
 
 
-def mean_se(values):
-    values = np.asarray(values, dtype=float)
-    if np.isnan(values).all():
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{values.mean():.3f} ± {values.std(ddof=1) / np.sqrt(len(values)):.3f}"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -150,7 +141,7 @@ def main():
         for method in METHODS:
             runs = [r for r in rows if r["sigma"] == sigma and r["method"] == method]
             cells.append([f"{sigma:g}", method, len(runs),
-                          *(mean_se([r[key] for r in runs])
+                          *(mean_se_text([r[key] for r in runs])
                             for key in ("AP", "SEG", "PSNR", "input_PSNR"))])
     print(table(["sigma", "method", "fits", "AP", "SEG", "PSNR (dB)", "input PSNR (dB)"],
                 cells))
