@@ -240,7 +240,8 @@ def test_stacks_through_the_command_line(tmp_path, capsys):
     model, out = tmp_path / "m.pt", tmp_path / "out"
     assert main(["train", str(tmp_path / "raw"), "--masks", str(tmp_path / "masks"),
                  "--model", str(model), "--axes", "ZYX", "--patch_size", "8", "16", "16",
-                 "--preset", "smoke", "--verbose", "0"]) == 0
+                 "--preset", "smoke", "--random_state", "0", "--precision", "fp32",
+                 "--verbose", "0"]) == 0
     assert DenoiSegEstimator.load(model).get_params()["patch_size"] == [8, 16, 16]
     assert main(["predict", str(model), str(tmp_path / "raw"), "--output", str(out),
                  "--denoised", "--quiet"]) == 0
