@@ -44,6 +44,7 @@ VARIANTS = {
     "structN2V": {"struct_n2v_axis": "horizontal"},
 }
 NOISES = ("gaussian", "row-correlated")
+COLUMNS = [("denoise", "psnr"), ("denoise", "nyquist"), ("segment", "ap"), ("segment", "psnr")]
 FIELDS = ["task", "noise", "variant", "seed", "psnr", "nyquist", "ap", "seconds"]
 
 
@@ -135,11 +136,8 @@ def main():
             def pick(task, field):
                 return [r[field] for r in rows if r["task"] == task and r["noise"] == kind
                         and r["variant"] == variant and r["seed"] in args.seeds]
-            body.append([kind, variant, *(mean_se_text(pick(task, field), missing="-") for
-                                          task, field in [("denoise", "psnr"),
-                                                          ("denoise", "nyquist"),
-                                                          ("segment", "ap"),
-                                                          ("segment", "psnr")])])
+            body.append([kind, variant, *(mean_se_text(pick(task, field), missing="-")
+                                          for task, field in COLUMNS)])
     print(table(["noise", "variant", "PSNR, denoiser (dB)", "Nyquist power / clean",
                  "AP, DenoiSeg", "PSNR, DenoiSeg (dB)"], body))
 

@@ -10,7 +10,6 @@ the run-to-run spread of fp32, and faster.
 import argparse
 import time
 
-
 from _common import machine, mean_se_text, table
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg.demo import DEMO_PARAMS, evaluate, nuclei_split
