@@ -395,10 +395,13 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         if self.alpha < 1 and (trained.validation or trained.annotated_training):
             chosen = trained.validation
             if not chosen and self.threshold == "auto":
-                warnings.warn(
-                    "no annotated image in the validation split; the threshold is chosen on "
-                    "the annotated training images and may be optimistic",
-                    ThresholdOnTrainingImagesWarning, stacklevel=3)
+                message = ("no annotated image in the validation split; the threshold is chosen "
+                           "on the annotated training images and may be optimistic")
+                if "valid_loss" not in self.history_[-1]:
+                    message += (", and the weights kept are those of the lowest training loss, "
+                                "which may be overfitted")
+                warnings.warn(message + ": pass annotated validation images as X_val, y_val",
+                              ThresholdOnTrainingImagesWarning, stacklevel=3)
             all_images = [*images, *(val_images or [])]
             all_labels = [*(labels or [None] * len(images)), *(val_labels or [])]
             chosen = chosen or trained.annotated_training

@@ -29,7 +29,9 @@ class FitInterruptedWarning(UserWarning):
 
 class ThresholdOnTrainingImagesWarning(UserWarning):
     """No annotated validation image was available, so the foreground
-    threshold was tuned on annotated training images and may be optimistic."""
+    threshold was tuned on annotated training images and may be optimistic;
+    when nothing else could be validated on (a segmentation-only model),
+    the weights kept are also those of the lowest training loss."""
 
 
 class DeviceFallbackWarning(UserWarning):

@@ -190,9 +190,12 @@ def test_segmentation_only_without_annotated_validation_monitors_training(
     X, y, _ = blobs
     y_one = np.zeros_like(y)
     y_one[0] = y[0]
-    with pytest.warns(UserWarning, match="no annotated image in the validation"):
+    with pytest.warns(UserWarning, match="no annotated image in the validation") as caught:
         est = tiny_estimator(alpha=alpha, max_epochs=4).fit(X, y_one)
     assert ("valid_loss" in est.history_[-1]) == (alpha > 0)
+    # the warning says when the kept weights were chosen on the training loss too
+    message = next(str(w.message) for w in caught if "validation split" in str(w.message))
+    assert ("lowest training loss" in message) == (alpha == 0)
     best = [row["epoch"] for row in est.history_ if row.get(f"{monitored}_best")]
     assert best[-1] > 1
 
