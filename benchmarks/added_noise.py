@@ -22,8 +22,6 @@ import argparse
 import functools
 from pathlib import Path
 
-import numpy as np
-
 from _common import append_csv, machine, mean_se_text, read_csv, table
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._experiment_data import load_experiment_data
