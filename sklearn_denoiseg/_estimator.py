@@ -397,7 +397,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             if not chosen and self.threshold == "auto":
                 message = ("no annotated image in the validation split; the threshold is chosen "
                            "on the annotated training images and may be optimistic")
-                if "valid_loss" not in self.history_[-1]:
+                if self.history_ and "valid_loss" not in self.history_[-1]:
                     message += (", and the weights kept are those of the lowest training loss, "
                                 "which may be overfitted")
                 warnings.warn(message + ": pass annotated validation images as X_val, y_val",

@@ -47,11 +47,15 @@ def test_keyboard_interrupt_keeps_usable_model_with_best_weights(blobs, monkeypa
     np.testing.assert_array_equal(est.transform(X), complete.transform(X))
 
 
-def test_interrupt_in_first_epoch_still_returns_a_model(blobs, monkeypatch):
-    X, _, y = blobs
+@pytest.mark.parametrize("n_annotated", [4, 1])
+def test_interrupt_in_first_epoch_still_returns_a_model(n_annotated, blobs, monkeypatch):
+    X, y_all, _ = blobs
+    y = y_all.copy()
+    y[n_annotated:] = 0  # with 1, no annotated image validates: the threshold's warning too
     interrupt_at(monkeypatch, epoch=1)
     with pytest.warns(UserWarning, match="weights reached during its first epoch"):
         est = tiny_estimator().fit(X, y)
+    assert len(est.history_) == 0
     assert np.isfinite(est.transform(X)).all()
 
 
