@@ -64,8 +64,12 @@ print(size, outside, inside, nested, after)
 @pytest.mark.skipif(_allocator._glibc() is None, reason="needs glibc")
 def test_large_blocks_stay_in_the_heap_during_training_only():
     # In a fresh process: in this one, earlier fits may leave a freed hole in
-    # the heap that glibc rightly reuses for the next large block.
-    result = subprocess.run([sys.executable, "-c", MMAPPED_BYTES],
+    # the heap that glibc rightly reuses for the next large block. Without the
+    # MALLOC_* variables that libraries such as Dask set for child processes,
+    # which would read as the user's own tuning.
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith("MALLOC_")}
+    result = subprocess.run([sys.executable, "-c", MMAPPED_BYTES], env=environment,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     size, outside, inside, nested, after = map(int, result.stdout.split())
