@@ -15,7 +15,7 @@ from ._hardware import resolve_device, resolve_precision
 from ._instances import search_threshold
 from ._parameters import check_params, check_threshold, portable, with_defaults, with_role
 from ._predictor import DenoiSegPredictor
-from ._training import reports_progress, train_network
+from ._training import monitored_loss, reports_progress, train_network
 from ._validation import check_images, check_labels
 from .exceptions import ThresholdOnTrainingImagesWarning
 from .metrics import average_precision
@@ -397,7 +397,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             if not chosen and self.threshold == "auto":
                 message = ("no annotated image in the validation split; the threshold is chosen "
                            "on the annotated training images and may be optimistic")
-                if self.history_ and "valid_loss" not in self.history_[-1]:
+                if self.history_ and monitored_loss(self.history_) == "train_loss":
                     message += (", and the weights kept are those of the lowest training loss, "
                                 "which may be overfitted")
                 warnings.warn(message + ": pass annotated validation images as X_val, y_val",

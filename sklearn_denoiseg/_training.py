@@ -149,11 +149,17 @@ def _open_checkpoint(checkpoint_dir, key_params, data):
     return path, (metadata, tensors)
 
 
+def monitored_loss(history):
+    """The loss whose best epoch training keeps: ``"valid_loss"`` where
+    there is a validation loss, else ``"train_loss"``."""
+    return "valid_loss" if history and "valid_loss" in history[-1] else "train_loss"
+
+
 def kept_epoch(history):
     """The epoch whose weights training keeps: the last one that lowered the
     monitored loss (the validation loss where there is one, else the
     training loss); None before any epoch has finished."""
-    monitor = "valid_loss_best" if history and "valid_loss" in history[-1] else "train_loss_best"
+    monitor = f"{monitored_loss(history)}_best"
     best = [row["epoch"] for row in history if row.get(monitor)]
     return best[-1] if best else None
 

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ._estimator import DenoiSegEstimator
+from ._training import monitored_loss
 from .exceptions import TrainingDivergedError
 from ._axes import ImageAxes
 from .io import find_images, read_image, read_images, read_masks, write_tiff
@@ -114,8 +115,9 @@ def train(args):
     estimator = DenoiSegEstimator(**params).fit(images, masks)
     estimator.save(model)
     history = estimator.history_
-    split = "valid" if "valid_loss" in history[-1] else "train"
-    print(f"epochs: {len(history)}, best {split} loss: {min(history[:, f'{split}_loss']):.4f}")
+    loss = monitored_loss(history)
+    print(f"epochs: {len(history)}, best {loss.removesuffix('_loss')} loss: "
+          f"{min(history[:, loss]):.4f}")
     if estimator.threshold_ is not None:
         ap = estimator.threshold_scores_.get(estimator.threshold_)
         print(f"threshold: {estimator.threshold_:.2f}"
