@@ -10,14 +10,20 @@ import pytest
 from sklearn_denoiseg import _allocator
 
 
-def spin_count_after(code, **env):
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    result = subprocess.run([sys.executable, "-c", code + "; import os; "
-                             "print(os.environ.get('GOMP_SPINCOUNT'))"],
-                            env={**environment, **env}, capture_output=True, text=True)
+def fresh_python_output(code, without, **env):
+    """What ``code`` prints in a new interpreter whose environment lacks the
+    variables named ``without`` (or starting with those names), plus ``env``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(without)}
+    result = subprocess.run([sys.executable, "-c", code], env={**environment, **env},
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
+    return result.stdout
+
+
+def spin_count_after(code, **env):
+    output = fresh_python_output(code + "; import os; print(os.environ.get('GOMP_SPINCOUNT'))",
+                                 ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"), **env)
+    return output.strip().splitlines()[-1]
 
 
 def test_spin_count_is_set_before_torch_loads():
@@ -67,11 +73,7 @@ def test_large_blocks_stay_in_the_heap_during_training_only():
     # the heap that glibc rightly reuses for the next large block. Without the
     # MALLOC_* variables that libraries such as Dask set for child processes,
     # which would read as the user's own tuning.
-    environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith("MALLOC_")}
-    result = subprocess.run([sys.executable, "-c", MMAPPED_BYTES], env=environment,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    size, outside, inside, nested, after = map(int, result.stdout.split())
+    output = fresh_python_output(MMAPPED_BYTES, "MALLOC_")
+    size, outside, inside, nested, after = map(int, output.split())
     assert outside >= size and after >= size        # glibc maps big blocks by default
     assert inside < size and nested < size          # not while training
