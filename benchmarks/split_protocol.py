@@ -48,7 +48,8 @@ from sklearn_denoiseg.metrics import average_precision
 VARIANTS = {"Baseline": 0.0, "DenoiSeg": 0.5}
 THRESHOLDS = ("fit", "0.5", "validation set", "best")
 FIELDS = ["variant", "sigma", "n_annotated", "seed", "epoch", "kept", "train_loss",
-          *[f"threshold_{name}" for name in THRESHOLDS], *[f"test_AP_{name}" for name in THRESHOLDS]]
+          *[f"threshold_{name}" for name in THRESHOLDS],
+          *[f"test_AP_{name}" for name in THRESHOLDS]]
 
 
 @functools.lru_cache(maxsize=1)
