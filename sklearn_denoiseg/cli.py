@@ -115,14 +115,19 @@ def train(args):
     estimator = DenoiSegEstimator(**params).fit(images, masks)
     estimator.save(model)
     history = estimator.history_
-    loss = monitored_loss(history)
-    print(f"epochs: {len(history)}, best {loss.removesuffix('_loss')} loss: "
-          f"{min(history[:, loss]):.4f}")
+    if history:
+        loss = monitored_loss(history)
+        print(f"epochs: {len(history)}, best {loss.removesuffix('_loss')} loss: "
+              f"{min(history[:, loss]):.4f}")
+    else:  # interrupted before the first epoch ended
+        print("epochs: 0 (the model keeps the weights reached during its first epoch)")
     if estimator.threshold_ is not None:
         ap = estimator.threshold_scores_.get(estimator.threshold_)
         print(f"threshold: {estimator.threshold_:.2f}"
               + ("" if ap is None else f", validation AP: {ap:.3f}"))
     print(f"model saved to {model}")
+    if len(history) < estimator.max_epochs:
+        return INTERRUPTED
 
 
 def predict(args):
@@ -283,6 +288,11 @@ def build_parser():
     return parser
 
 
+INTERRUPTED = 130
+"""Exit status after Ctrl-C, as shells report a command ended by SIGINT; an
+interrupted ``train`` still saves the model it keeps."""
+
+
 def _warning_printer(command):
     """A ``warnings.showwarning`` that prints one line per warning, like the
     errors, instead of Python's file name, line number and source line."""
@@ -302,11 +312,13 @@ def main(argv=None):
     with warnings.catch_warnings():
         warnings.showwarning = _warning_printer(args.command)
         try:
-            args.run(args)
+            return args.run(args) or 0
         except (ValueError, TypeError, OSError, ImportError, TrainingDivergedError) as error:
             print(f"denoiseg {args.command}: error: {error}", file=sys.stderr)
             return 1
-    return 0
+        except KeyboardInterrupt:
+            print(f"denoiseg {args.command}: interrupted", file=sys.stderr)
+            return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -224,3 +224,35 @@ def test_unknown_preset_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["train", "raw/", "--model", "m.pt", "--preset", "gpu"])
     assert "invalid choice: 'gpu'" in capsys.readouterr().err
+
+
+SIGINT_IN_FIRST_STEP = """
+import os, signal, sys
+from sklearn_denoiseg import _net
+from sklearn_denoiseg.cli import main
+
+original = _net.DenoiSegNet.train_step
+
+def train_step(self, batch, **fit_params):
+    # Ctrl-C as a terminal sends it: a real SIGINT, during the first epoch
+    if len(self.history) == 1:
+        os.kill(os.getpid(), signal.SIGINT)
+    return original(self, batch, **fit_params)
+
+_net.DenoiSegNet.train_step = train_step
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_in_the_first_epoch_saves_the_model_and_says_so(folders, tmp_path):
+    path = tmp_path / "interrupted.pt"
+    result = subprocess.run(
+        [sys.executable, "-c", SIGINT_IN_FIRST_STEP, "train", folders / "raw", "--masks",
+         folders / "masks", "--model", path, *TINY_OPTIONS], capture_output=True, text=True)
+    assert result.returncode == cli.INTERRUPTED, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "interrupted after 0 of 3 epochs" in result.stderr
+    assert "epochs: 0" in result.stdout and f"model saved to {path}" in result.stdout
+    estimator = DenoiSegEstimator.load(path)
+    assert len(estimator.history_) == 0
+    assert np.isfinite(estimator.transform([read_image(folders / "test" / "t6.tif")])[0]).all()
