@@ -8,12 +8,13 @@ Every parameter has one role, declared here once:
 - ``"execution"``: where and how loudly things run, not what they compute.
 """
 
+import math
 import numbers
 import os
 
 import numpy as np
 
-from ._axes import ImageAxes
+from ._axes import ImageAxes, per_axis
 from ._hardware import PRECISIONS
 from ._masking import REPLACEMENTS, STRUCT_AXES
 from ._tiling import check_tile_size
@@ -101,6 +102,8 @@ def check_params(params):
     check_patch_size(with_defaults(p)["patch_size"], axes.n_spatial, p["depth"],
                      from_none=p["patch_size"] is None)
     check_scalar(p["batch_size"], "batch_size", kind=Integral, low=1, allow=(None,))
+    if p["batch_norm"]:
+        check_bottleneck(with_defaults(p), axes.n_spatial)
     check_scalar(p["max_epochs"], "max_epochs", kind=Integral, low=1)
     check_scalar(p["steps_per_epoch"], "steps_per_epoch", kind=Integral, low=1, allow=(None,))
     check_scalar(p["lr"], "lr", low=0, low_inclusive=False)
@@ -152,6 +155,21 @@ def check_patch_size(patch_size, n_spatial, depth, from_none=False):
         got = f"None, which means {patch_size!r} here" if from_none else repr(patch_size)
         raise ValueError(f"patch_size must be a multiple of 2**depth = {2**depth} on every "
                          f"axis; got {got}")
+
+
+def check_bottleneck(params, n_spatial):
+    """Batch normalisation needs more than one value per channel in a
+    training batch, also at the U-Net's bottleneck, where a patch has
+    shrunk by ``2**depth`` on every axis."""
+    depth, batch_size = params["depth"], params["batch_size"]
+    bottleneck = [side // 2**depth for side in per_axis(params["patch_size"], n_spatial)]
+    if batch_size * math.prod(bottleneck) < 2:
+        raise ValueError(
+            f"batch_size={batch_size} with patch_size={params['patch_size']!r} leaves one value "
+            f"per channel at the bottleneck of a U-Net of depth={depth} (patches shrink by "
+            f"2**depth = {2**depth} per axis), which batch normalisation cannot train on; use "
+            f"batch_size >= 2, a patch_size of at least {2 ** (depth + 1)} on some axis, a "
+            "smaller depth or batch_norm=False")
 
 
 def check_threshold(threshold):

@@ -295,6 +295,9 @@ def test_bad_input(X, y, error, message):
         ({"depth": 0}, ValueError, "depth must be in [1, 8]"),
         ({"depth": 2.0}, TypeError, "depth must be an integer"),
         ({"patch_size": 30}, ValueError, "patch_size must be a multiple of 2**depth = 4"),
+        ({"depth": 4, "patch_size": 16, "batch_size": 1}, ValueError,
+         "batch_size=1 with patch_size=16 leaves one value per channel at the bottleneck of a "
+         "U-Net of depth=4"),
         ({"batch_size": 0}, ValueError, "batch_size must be in [1, inf]"),
         ({"steps_per_epoch": 0}, ValueError, "steps_per_epoch must be in [1, inf]"),
         ({"lr": 0}, ValueError, "lr must be in (0, inf]"),
@@ -317,6 +320,13 @@ def test_bad_params(params, error, message, blobs):
     X = blobs[0]
     with pytest.raises(error, match=bad(message)):
         tiny_estimator(**params).fit(X)
+
+
+def test_one_value_per_channel_at_the_bottleneck_trains_without_batch_norm(blobs):
+    X = blobs[0]
+    estimator = tiny_estimator(depth=4, patch_size=16, batch_size=1, batch_norm=False,
+                               max_epochs=1, steps_per_epoch=2).fit(X)
+    assert np.isfinite(estimator.transform(X[:1])).all()
 
 
 def test_cuda_requested_without_cuda(blobs, monkeypatch):
