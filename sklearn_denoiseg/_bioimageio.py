@@ -34,6 +34,7 @@ import os
 import tempfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -107,33 +108,48 @@ def is_package(path):
         return any(name in DESCRIPTION_FILES for name in archive.namelist())
 
 
-def extract_model_file(path, folder):
-    """Extract the package's own model file from an exported zip.
+@contextlib.contextmanager
+def opened_model_file(path):
+    """The package's own model file, extracted from an exported zip for the
+    time of the ``with`` block; a model file of this package as it is.
 
     Parameters
     ----------
     path : str or Path
-        A bioimage.io package (:func:`is_package`).
-    folder : str or Path
-        Where to write the model file.
+        A model file written by ``save``, or a bioimage.io package.
 
-    Returns
-    -------
+    Yields
+    ------
     Path
-        The extracted model file.
+        A model file that ``_persistence.read`` reads.
 
     Raises
     ------
     ValueError
-        If the package was not exported by sklearn_denoiseg.
+        If the package was not exported by sklearn_denoiseg, or is
+        corrupted; messages about the model file name the package.
     """
-    with zipfile.ZipFile(path) as archive:
-        if MODEL_FILE not in archive.namelist():
-            raise ValueError(
-                f"{path} is a bioimage.io model package, but not one exported by "
-                f"sklearn_denoiseg (it holds no {MODEL_FILE}); only packages written by "
-                "export_bioimageio load as a DenoiSegEstimator")
-        return Path(archive.extract(MODEL_FILE, folder))
+    if not is_package(path):
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if MODEL_FILE not in archive.namelist():
+                    raise ValueError(
+                        f"{path} is a bioimage.io model package, but not one exported by "
+                        f"sklearn_denoiseg (it holds no {MODEL_FILE}); only packages written "
+                        "by export_bioimageio load as a DenoiSegEstimator")
+                extracted = Path(archive.extract(MODEL_FILE, folder))
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise ValueError(f"{path} is a corrupted bioimage.io package: its {MODEL_FILE} "
+                             f"cannot be extracted ({error})") from None
+        try:
+            yield extracted
+        except ValueError as error:
+            # the temporary file's name means nothing to the user
+            raise ValueError(str(error).replace(str(extracted), f"{MODEL_FILE} in {path}")
+                             ) from None
 
 
 def _import_spec():

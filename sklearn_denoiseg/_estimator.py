@@ -1,6 +1,5 @@
 """DenoiSegEstimator: joint Noise2Void denoising and few-shot segmentation."""
 
-import tempfile
 import warnings
 
 import numpy as np
@@ -22,10 +21,11 @@ from .metrics import average_precision
 from .presets import preset
 
 
-def _annotated(X, y, axes, why_needed):
-    """The images of ``X`` whose labels in ``y`` are not all zero, and their
-    labels; a ValueError that says ``why_needed`` when there is none."""
-    images, _ = check_images(X, axes=axes)
+def _annotated(X, y, axes, n_channels, why_needed):
+    """The images of ``X`` (with ``n_channels`` channels) whose labels in
+    ``y`` are not all zero, and their labels; a ValueError that says
+    ``why_needed`` when there is none."""
+    images, _ = check_images(X, axes=axes, n_channels=n_channels)
     labels = check_labels(y, images, axes=axes)
     annotated = [i for i, label in enumerate(labels) if np.any(label)]
     if not annotated:
@@ -464,6 +464,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         """
         self._check_segmentation()
         self._search_threshold(*_annotated(X, y, ImageAxes(self.axes),
+                                           self.predictor_.layout.n_channels,
                                            "the threshold needs images with objects"))
         return self
 
@@ -505,7 +506,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     def _map(self, X, method, *args):
         """Apply a predictor method to ``X``; outputs take the form of ``X``."""
         predictor = self._predictor()
-        images, is_stack = check_images(X, axes=ImageAxes(self.axes))
+        images, is_stack = check_images(X, axes=ImageAxes(self.axes),
+                                        n_channels=predictor.layout.n_channels)
         results = getattr(predictor, method)(images, *args)
         return np.stack(results) if is_stack else results
 
@@ -566,7 +568,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         """
         self._check_segmentation()
         images, labels = _annotated(
-            X, y, ImageAxes(self.axes), "there is nothing to score; in cross-validation, pass "
+            X, y, ImageAxes(self.axes), self.predictor_.layout.n_channels,
+            "there is nothing to score; in cross-validation, pass "
             "cv=sklearn_denoiseg.model_selection.AnnotatedKFold(n_splits) so that every "
             "test fold holds annotated images")
         return average_precision(labels, self.predict(images))
@@ -713,10 +716,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             version newer than this package reads, or is a bioimage.io
             package not exported by this package.
         """
-        if _bioimageio.is_package(path):
-            with tempfile.TemporaryDirectory() as folder:
-                return cls.load(_bioimageio.extract_model_file(path, folder))
-        metadata, tensors, version = _persistence.read(path)
+        with _bioimageio.opened_model_file(path) as model_file:
+            metadata, tensors, version = _persistence.read(model_file)
         try:
             metadata = _persistence.model_metadata(metadata, version)
             saved = metadata["estimator"]

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from . import _persistence
+from . import _bioimageio, _persistence
 from ._allocator import keep_freed_memory
 from ._axes import ImageAxes
 from ._channels import ChannelLayout
@@ -151,7 +151,7 @@ class DenoiSegPredictor:
             )
 
     def _checked(self, images):
-        return check_images(images, "images", self.axes)[0]
+        return check_images(images, "images", self.axes, self.layout.n_channels)[0]
 
     def _denoised(self, out):
         """Denoised channels of an output, in input units and layout."""
@@ -251,7 +251,10 @@ class DenoiSegPredictor:
     @classmethod
     def load(cls, path, *, device="auto"):
         """Read a predictor from a file written by :meth:`save` or by
-        :meth:`DenoiSegEstimator.save <sklearn_denoiseg.DenoiSegEstimator.save>`.
+        :meth:`DenoiSegEstimator.save <sklearn_denoiseg.DenoiSegEstimator.save>`,
+        or from a bioimage.io package written by
+        :meth:`DenoiSegEstimator.export_bioimageio
+        <sklearn_denoiseg.DenoiSegEstimator.export_bioimageio>`.
 
         Parameters
         ----------
@@ -263,7 +266,8 @@ class DenoiSegPredictor:
         -------
         DenoiSegPredictor
         """
-        metadata, tensors, version = _persistence.read(path)
+        with _bioimageio.opened_model_file(path) as model_file:
+            metadata, tensors, version = _persistence.read(model_file)
         try:
             settings = _persistence.model_metadata(metadata, version)["predictor"]
             return cls.from_metadata(settings, tensors["weights"], device=device)

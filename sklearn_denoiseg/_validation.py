@@ -10,7 +10,7 @@ import numpy as np
 from ._axes import ImageAxes
 
 
-def check_images(X, name="X", axes=ImageAxes()):
+def check_images(X, name="X", axes=ImageAxes(), n_channels=None):
     """Validate a stack or a list of images with the given axes.
 
     Parameters
@@ -20,6 +20,9 @@ def check_images(X, name="X", axes=ImageAxes()):
         Argument name used in error messages.
     axes : ImageAxes, default=ImageAxes("YX")
         Axes of one image.
+    n_channels : int or None, default=None
+        Channels every image must have (those of a trained model); None
+        only asks that all images have the same.
 
     Returns
     -------
@@ -59,6 +62,11 @@ def check_images(X, name="X", axes=ImageAxes()):
             )
         if image.size == 0:
             raise ValueError(f"{name}[{i}] is empty (shape {image.shape})")
+        if n_channels is not None and axes.n_channels(image) != n_channels:
+            raise ValueError(
+                f"{name}[{i}] has {axes.n_channels(image)} channel(s) (shape {image.shape}, "
+                f"axes={axes.axes!r}) but the model was trained on images with {n_channels}"
+            )
         if axes.n_channels(image) != axes.n_channels(images[0]):
             raise ValueError(
                 f"{name}[{i}] has {axes.n_channels(image)} channels but {name}[0] has "
@@ -94,6 +102,13 @@ def check_labels(y, images, name="y", images_name="X", axes=ImageAxes()):
     -------
     labels : list of ndarray
     """
+    for i, label in enumerate(y if isinstance(y, (list, tuple)) else [y]):
+        if np.asarray(label).dtype == bool:
+            where = name if not isinstance(y, (list, tuple)) else f"{name}[{i}]"
+            raise TypeError(
+                f"{where} is a boolean mask, but instance labels (integers, 0 = background, "
+                "one id per object) are expected; label its objects first, e.g. with "
+                "skimage.measure.label(mask)")
     labels, _ = check_images(y, name, ImageAxes(axes.spatial))
     if len(labels) != len(images):
         raise ValueError(

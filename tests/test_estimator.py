@@ -279,7 +279,8 @@ def bad(message):
         ([np.zeros((0, 8))], None, ValueError, "X[0] is empty"),
         ([np.zeros((8, 8), complex)], None, TypeError, "X[0] must hold real numbers"),
         ([np.array([["a"]])], None, TypeError, "X[0] must hold real numbers"),
-        ([np.zeros((8, 8))], [np.zeros((8, 8), bool)], TypeError, "y[0] must hold real"),
+        ([np.zeros((8, 8))], [np.zeros((8, 8), bool)], TypeError,
+         "y[0] is a boolean mask, but instance labels"),
     ],
 )
 def test_bad_input(X, y, error, message):
