@@ -162,9 +162,11 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     verbose : int, default=1
         0 is silent. 1 shows one progress bar over the whole training, with
         the latest losses and the estimated time left, where a person
-        watches (a terminal or a notebook; not in joblib or Dask worker
-        processes, not when output goes to a file). 2 also prints skorch's
-        table of every epoch, wherever output goes.
+        watches (a terminal or a notebook), and prints one plain line per
+        epoch (losses, time so far, time left) where output goes to a file,
+        a pipe or a CI log; nothing in joblib or Dask worker processes. 2
+        prints skorch's table of every epoch instead of the lines, wherever
+        output goes.
 
     Notes
     -----
@@ -443,7 +445,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         if reports_progress(self.verbose):
             best = self.threshold_scores_[self.threshold_]
             print(f"threshold_ {self.threshold_:.2f} (mean AP {best:.3f} on "
-                  f"{len(foregrounds)} image(s))")
+                  f"{len(foregrounds)} image(s))", flush=True)
 
     def tune_threshold(self, X, y):
         """Tune ``threshold_`` on annotated images, without retraining.

@@ -5,6 +5,7 @@ prediction or of the estimator."""
 import math
 import multiprocessing
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -65,20 +66,36 @@ class TrainedNetwork:
     annotated_training: list
 
 
+def _in_worker():
+    """Whether this is a worker process (joblib, Dask), whose output nobody reads."""
+    return multiprocessing.parent_process() is not None
+
+
 def is_interactive():
     """Whether progress output reaches a person: a terminal or a notebook, in
     the main process (joblib's and Dask's worker processes stay quiet)."""
-    if multiprocessing.parent_process() is not None:
+    if _in_worker():
         return False
     if "ipykernel" in sys.modules:
         return True
     return sys.stderr.isatty()
 
 
+def writes_epoch_lines(verbose):
+    """Whether to print one plain line per epoch: at ``verbose=1`` where
+    output goes to a file, a pipe or a CI log rather than to a terminal,
+    which a progress bar's carriage returns would fill with noise (at 2,
+    skorch's epoch table does it)."""
+    if verbose != 1 or _in_worker() or "ipykernel" in sys.modules:
+        return False
+    return not (sys.stdout.isatty() and sys.stderr.isatty())
+
+
 def reports_progress(verbose):
-    """Whether to print progress at this verbosity: always at 2 and above,
-    at 1 only where a person watches (:func:`is_interactive`)."""
-    return verbose >= 2 or (verbose == 1 and is_interactive())
+    """Whether to print what training does (its plan, the tuned threshold)
+    at this verbosity: always at 2 and above, at 1 outside worker processes
+    (:func:`is_interactive`, :func:`writes_epoch_lines`)."""
+    return verbose >= 2 or (verbose == 1 and not _in_worker())
 
 
 class TrainingProgress(Callback):
@@ -118,6 +135,53 @@ class TrainingProgress(Callback):
 
     def on_train_end(self, net, **kwargs):
         self.bar_.close()
+
+
+class EpochLines(Callback):
+    """One plain, flushed line per epoch on standard output: the epoch, the
+    losses, the time so far and the estimated time left, for logs.
+
+    Parameters
+    ----------
+    max_epochs : int
+        Epochs of the whole training, resumed ones included.
+    """
+
+    def __init__(self, max_epochs):
+        self.max_epochs = max_epochs
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.monotonic()
+        self.first_epoch_ = len(net.history) + 1
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        elapsed = time.monotonic() - self.start_
+        done = row["epoch"] - self.first_epoch_ + 1
+        left = elapsed / done * (self.max_epochs - row["epoch"])
+        losses = "  ".join(f"{key} {row[key]:.4f}" for key in LOGGED_LOSSES if key in row)
+        print(f"epoch {row['epoch']}/{self.max_epochs}  {losses}  {_duration(elapsed)} so far, "
+              f"about {_duration(left)} left", flush=True)
+
+
+LOGGED_LOSSES = ("train_loss", "valid_loss", "valid_n2v_loss", "valid_seg_loss")
+"""The losses of an epoch line: the monitored ones and the validation terms."""
+
+
+def _duration(seconds):
+    """Seconds as "45s", "3m 05s" or "2h 04m".
+
+    Examples
+    --------
+    >>> _duration(45.2), _duration(185), _duration(7440)
+    ('45s', '3m 05s', '2h 04m')
+    """
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
 def auto_steps(images, patch_size, batch_size):
@@ -177,7 +241,7 @@ def _warn_if_interrupted(history, max_epochs):
 
 
 def _build_net(config, *, n_dims, n_channels, steps, valid_batches, seed, device, precision,
-               verbose, checkpointer=None, progress_steps=0):
+               verbose, checkpointer=None, progress_steps=0, epoch_lines=False):
     has_valid = valid_batches is not None
     monitor = "valid_loss" if has_valid else "train_loss"
     callbacks = [(f"train_{term}", PassthroughScoring(f"train_{term}", on_train=True))
@@ -194,6 +258,8 @@ def _build_net(config, *, n_dims, n_channels, steps, valid_batches, seed, device
         callbacks.append(("checkpoint", checkpointer))
     if progress_steps:
         callbacks.append(("progress", TrainingProgress(progress_steps)))
+    if epoch_lines:
+        callbacks.append(("epoch_lines", EpochLines(config["max_epochs"])))
     on_cuda = torch.device(device).type == "cuda"
     return DenoiSegNet(
         module=UNet,
@@ -251,7 +317,10 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
         Parameters that name the checkpoint file (with a digest of the data).
     verbose : int
         0 silent; 1 one progress bar where a person watches
-        (:func:`is_interactive`); 2 also skorch's per-epoch table, always.
+        (:func:`is_interactive`) and one plain line per epoch where output
+        goes to a file (:func:`writes_epoch_lines`), nothing in worker
+        processes; 2 skorch's per-epoch table, always, and the bar where a
+        person watches.
 
     Returns
     -------
@@ -310,14 +379,16 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
     net = _build_net(config, n_dims=images[0].ndim - 1, n_channels=images[0].shape[0],
                      steps=steps, valid_batches=valid_batches, seed=seeds[2],
                      device=device, precision=precision, verbose=verbose,
-                     checkpointer=checkpointer, progress_steps=epochs * steps if chatty else 0)
+                     checkpointer=checkpointer,
+                     progress_steps=epochs * steps if is_interactive() and verbose else 0,
+                     epoch_lines=writes_epoch_lines(verbose))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeds[3]))
         net.initialize()
     if resume is not None:
         restore(net, *resume)
         if chatty:
-            print(f"resuming from {checkpoint} after epoch {done}")
+            print(f"resuming from {checkpoint} after epoch {done}", flush=True)
     if chatty and epochs > 0:
         print(f"training {epochs} epochs x {steps} steps x {config['batch_size']} patches of "
               f"{'x'.join(map(str, patch))} on {device} ({precision}); "

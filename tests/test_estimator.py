@@ -1,4 +1,7 @@
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -397,12 +400,62 @@ def test_progress_in_a_notebook_without_ipywidgets(blobs, monkeypatch, capsys):
     assert "epoch" not in captured.out.splitlines()[-1]  # no per-epoch table
 
 
-def test_quiet_where_no_person_watches(blobs, capsys):
+EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)  train_loss \d+\.\d{4}  valid_loss \d+\.\d{4}  "
+                        r"valid_n2v_loss \d+\.\d{4}  valid_seg_loss \d+\.\d{4}  "
+                        r"\d+[hms][\dms ]* so far, about \d+[hms][\dms ]* left$")
+
+
+def test_one_plain_line_per_epoch_where_output_is_not_a_terminal(blobs, capsys):
     # pytest captures output: not a terminal, not a notebook
     X, _, y = blobs
+    tiny_estimator(verbose=1, max_epochs=3).fit(X, y)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if line.startswith("epoch")]
+    assert [EPOCH_LINE.match(line).groups() for line in lines] == [
+        ("1", "3"), ("2", "3"), ("3", "3")], captured.out
+    assert "training 3 epochs x 3 steps" in captured.out
+    assert lines[-1].endswith("about 0s left")
+    assert captured.err == ""  # no progress bar in a file
+
+
+def test_a_terminal_gets_the_bar_and_no_lines(blobs, capsys, monkeypatch):
+    X, _, y = blobs
+    for stream in (sys.stdout, sys.stderr):
+        monkeypatch.setattr(stream, "isatty", lambda: True)
     tiny_estimator(verbose=1).fit(X, y)
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == ""
+    assert "6/6" in captured.err
+    assert not [line for line in captured.out.splitlines() if line.startswith("epoch")]
+
+
+def test_a_log_file_shows_progress_as_training_runs(tmp_path):
+    # the user's case: python -m ... > train.log 2>&1; every line is flushed
+    # when written, so the log shows the plan and each epoch while training
+    # goes on, not at exit
+    script = (
+        "import sys\n"
+        "from sklearn_denoiseg._net import DenoiSegNet\n"
+        "from sklearn_denoiseg.datasets import make_blobs\n"
+        "from tests._helpers import tiny_estimator\n"
+        "log = sys.argv[1]\n"
+        "original = DenoiSegNet.train_step\n"
+        "def train_step(self, batch, **kwargs):\n"
+        "    if len(self.history) == 2:  # in epoch 2, the log already shows epoch 1\n"
+        "        with open(log) as handle:\n"
+        "            assert 'epoch 1/2' in handle.read(), 'epoch 1 not in the log yet'\n"
+        "    return original(self, batch, **kwargs)\n"
+        "DenoiSegNet.train_step = train_step\n"
+        "X, y = make_blobs(n_images=4, shape=(48, 48), random_state=0)\n"
+        "tiny_estimator(verbose=1).fit(X, y)\n"
+    )
+    log = tmp_path / "train.log"
+    with open(log, "w") as handle:
+        result = subprocess.run([sys.executable, "-c", script, str(log)], stdout=handle,
+                                stderr=subprocess.STDOUT, cwd=Path(__file__).parents[1])
+    text = log.read_text()
+    assert result.returncode == 0, text
+    for expected in ("training 2 epochs", "epoch 1/2", "epoch 2/2", "threshold_"):
+        assert expected in text, text
 
 
 def test_quiet_in_joblib_workers(blobs):
