@@ -33,6 +33,41 @@ def _annotated(X, y, axes, n_channels, why_needed):
     return [images[i] for i in annotated], [labels[i] for i in annotated]
 
 
+ARCHITECTURE = ("depth", "n_filters", "batch_norm", "n2v2")
+"""Parameters of the network's shape, which a warm start must keep."""
+
+
+def _warm_start(previous, params, n_channels):
+    """Where a warm-started fit begins: the fitted network's weights and,
+    unless ``refit_normalization``, its normalisation; a ValueError naming
+    the first parameter that does not fit the fitted network."""
+    predictor = previous["predictor_"]
+    fitted = dict(predictor.module.architecture, n2v2=predictor.module.n2v2,
+                  axes=predictor.axes.axes)
+    for name in (*ARCHITECTURE, "axes"):
+        if params[name] != fitted[name]:
+            raise ValueError(
+                f"warm_start=True continues the fitted network, but {name}={params[name]!r} "
+                f"differs from its {name}={fitted[name]!r}: set {name}={fitted[name]!r}, or "
+                "warm_start=False to train a new network")
+    if n_channels != fitted["in_channels"]:
+        raise ValueError(
+            f"warm_start=True continues the fitted network, but X has {n_channels} "
+            f"channel(s) and the network was trained on {fitted['in_channels']}")
+    start = {"init": predictor.weights()}
+    if not params["refit_normalization"]:
+        start["normalization"] = (predictor.mean, predictor.std)
+    return start
+
+
+def _continued(history, more):
+    """``history`` followed by the epochs of ``more``, numbered on."""
+    rows = [dict(row) for row in history]
+    for row in more:
+        rows.append({**row, "epoch": len(rows) + 1})
+    return History(rows)
+
+
 class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     """Joint Noise2Void denoising and instance segmentation (DenoiSeg).
 
@@ -159,6 +194,30 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seed of weight initialisation, data split, patch sampling and masks.
         The same seed gives identical results on the CPU.
+    warm_start : bool, default=False
+        With True, ``fit`` on a fitted estimator (or one read by
+        :meth:`load`, a saved model or an exported package) continues from
+        its network instead of random weights: to train longer, to fine-tune
+        on a few annotated images of a new microscope or sample, or to start
+        DenoiSeg from a Noise2Void model (fitted with ``y=None`` or
+        ``alpha=1``). The architecture (``depth``, ``n_filters``,
+        ``batch_norm``, ``n2v2``, ``axes`` and the channels) must be the
+        fitted one's; ``max_epochs`` counts the epochs of this fit, which are
+        appended to ``history_``; the threshold is tuned again. With False,
+        or on an unfitted estimator, training starts from random weights.
+    freeze : {None, "encoder"}, default=None
+        Parts of the network that training leaves unchanged. "encoder" keeps
+        the convolutions of the contracting path above the bottleneck (and
+        their batch statistics): with few annotated images of a new domain,
+        fine-tuning then adapts only the bottleneck and the decoder, which
+        overfits less. Meant for ``warm_start``.
+    refit_normalization : bool, default=False
+        With ``warm_start``, whether to compute the normalisation (mean and
+        standard deviation) on the new ``X`` instead of keeping the fitted
+        model's. Keeping it is right for more data of the same kind; refit
+        it when the new images have another brightness or offset (another
+        microscope or exposure), so that they reach the network in the range
+        it was trained on. Ignored without a warm start.
     verbose : int, default=1
         0 is silent. 1 shows one progress bar over the whole training, with
         the latest losses and the estimated time left, where a person
@@ -262,6 +321,9 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         axes="YX",
         checkpoint_dir=None,
         random_state=None,
+        warm_start=False,
+        freeze=None,
+        refit_normalization=False,
         verbose=1,
     ):
         self.alpha = alpha
@@ -289,6 +351,9 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         self.axes = axes
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
+        self.warm_start = warm_start
+        self.freeze = freeze
+        self.refit_normalization = refit_normalization
         self.verbose = verbose
 
     @classmethod
@@ -348,15 +413,24 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         -------
         self : DenoiSegEstimator
         """
+        previous = self._fitted_state() if self.warm_start else None
         self._forget_fit()
         try:
-            return self._fit(X, y, X_val, y_val)
+            return self._fit(X, y, X_val, y_val, previous)
         except BaseException:
-            # a failed fit leaves an unfitted estimator, never a half-trained one
+            # a failed fit leaves an unfitted estimator, never a half-trained
+            # one; a failed warm start leaves the model it started from
             self._forget_fit()
+            vars(self).update(previous or {})
             raise
 
-    def _fit(self, X, y, X_val, y_val):
+    def _fitted_state(self):
+        """The learned attributes of a fitted estimator, or None."""
+        if not self.__sklearn_is_fitted__():
+            return None
+        return {name: value for name, value in vars(self).items() if name.endswith("_")}
+
+    def _fit(self, X, y, X_val, y_val, previous=None):
         params = self.get_params()
         check_params(params)
         params = with_defaults(params)
@@ -364,6 +438,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         device = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, device)
         images, _ = check_images(X, axes=axes)
+        start = previous and _warm_start(previous, params, axes.n_channels(images[0]))
         labels = None if y is None else check_labels(y, images, axes=axes)
         val_images = val_labels = None
         if X_val is not None:
@@ -386,12 +461,14 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
             random_state=check_random_state(self.random_state),
             checkpoint_dir=self.checkpoint_dir,
             key_params=portable(with_role(params, "training")), verbose=self.verbose,
+            **(start or {}),
         )
         self.predictor_ = DenoiSegPredictor(
             trained.module, mean=trained.mean, std=trained.std, axes=self.axes,
             tile_size=self.tile_size, device=device, precision=self.precision,
         )
-        self.history_ = trained.history
+        self.history_ = (trained.history if not start
+                         else _continued(previous["history_"], trained.history))
         self.steps_per_epoch_ = trained.steps_per_epoch
         self.threshold_, self.threshold_scores_ = None, {}
         if self.alpha < 1 and (trained.validation or trained.annotated_training):

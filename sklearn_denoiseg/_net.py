@@ -32,20 +32,33 @@ class DenoiSegNet(NeuralNet):
     channels_last : bool, default=False
         Keep the module and its inputs in channels-last memory format, which
         is faster for convolutions on recent CPUs and GPUs.
+    frozen : tuple of str, default=()
+        Submodules of the module (e.g. ``"encoder"``) that training leaves
+        unchanged: their parameters get no gradient and their batch
+        normalisation keeps its running statistics.
     **kwargs
         Passed to ``skorch.NeuralNet``.
     """
 
-    def __init__(self, *args, autocast_dtype=None, channels_last=False, **kwargs):
+    def __init__(self, *args, autocast_dtype=None, channels_last=False, frozen=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.autocast_dtype = autocast_dtype
         self.channels_last = channels_last
+        self.frozen = frozen
 
     def initialize_module(self):
         super().initialize_module()
         if self.channels_last:
             self.module_.to(memory_format=memory_format(self.module_.n_dims))
+        for name in self.frozen:
+            getattr(self.module_, name).requires_grad_(False)
         return self
+
+    def _set_training(self, training=True):
+        super()._set_training(training)
+        # evaluation mode: batch normalisation uses and keeps its statistics
+        for name in self.frozen:
+            getattr(self.module_, name).eval()
 
     def _to_device(self, value):
         # non_blocking overlaps host-to-GPU copies of pinned batches with compute

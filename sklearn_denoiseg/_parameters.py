@@ -52,12 +52,19 @@ ROLES = {
     "precision": "training",
     "axes": "training",
     "random_state": "training",
+    "warm_start": "training",
+    "freeze": "training",
+    "refit_normalization": "training",
     "threshold": "prediction",
     "tile_size": "prediction",
     "device": "execution",
     "checkpoint_dir": "execution",
     "verbose": "execution",
 }
+
+
+FREEZE = (None, "encoder")
+"""Values of ``freeze``: nothing, or the encoder (see ``_training.FROZEN``)."""
 
 
 def with_role(params, *roles):
@@ -134,6 +141,11 @@ def check_params(params):
     check_threshold(p["threshold"])
     check_tile_size(p["tile_size"], p["depth"], axes.n_spatial, p["n2v2"])
     check_scalar(p["verbose"], "verbose", kind=Integral, low=0)
+    for name in ("warm_start", "refit_normalization"):
+        if not isinstance(p[name], (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False; got {p[name]!r}")
+    if p["freeze"] not in FREEZE:
+        raise ValueError(f"freeze must be None or 'encoder'; got {p['freeze']!r}")
     if p["precision"] not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {p['precision']!r}")
     if p["checkpoint_dir"] is not None and not isinstance(p["checkpoint_dir"],

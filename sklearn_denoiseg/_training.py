@@ -33,6 +33,11 @@ from .exceptions import FitInterruptedWarning
 LR_FACTOR, LR_PATIENCE, MIN_LR = 0.75, 10, 1.25e-5
 """ReduceLROnPlateau settings of the paper's runs."""
 
+FROZEN = {None: (), "encoder": ("encoder",)}
+"""The U-Net's submodules that each value of ``freeze`` leaves unchanged:
+``"encoder"``, the convolutions of the contracting path above the
+bottleneck."""
+
 AUGMENTATIONS = 8
 """Rotations by 90 degrees times flips, used to count the patches of an epoch."""
 
@@ -285,6 +290,7 @@ def _build_net(config, *, n_dims, n_channels, steps, valid_batches, seed, device
         device=device,
         autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
         channels_last=True,
+        frozen=FROZEN[config["freeze"]],
         iterator_train__pin_memory=on_cuda,
         iterator_valid__pin_memory=on_cuda,
         # skorch's per-epoch table only when asked for more than the bar
@@ -294,7 +300,7 @@ def _build_net(config, *, n_dims, n_channels, steps, valid_batches, seed, device
 
 def train_network(config, images, labels, val_images=None, val_labels=None, *,
                   device, precision, random_state, checkpoint_dir=None, key_params=None,
-                  verbose=1):
+                  verbose=1, init=None, normalization=None):
     """Train the DenoiSeg U-Net.
 
     Parameters
@@ -315,6 +321,12 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
         Where to write per-epoch checkpoints and look for one to resume.
     key_params : dict or None
         Parameters that name the checkpoint file (with a digest of the data).
+    init : dict or None
+        A state dict of the same architecture to start from (warm start,
+        fine-tuning); None starts from random weights.
+    normalization : tuple (mean, std) or None
+        Normalisation statistics to keep (a warm start); None computes them
+        on ``images``.
     verbose : int
         0 silent; 1 one progress bar where a person watches
         (:func:`is_interactive`) and one plain line per epoch where output
@@ -328,13 +340,17 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
     """
     chatty = reports_progress(verbose)
     data = [images, labels or []] + ([val_images, val_labels or []] if val_images else [])
+    if init is not None:  # a warm start resumes only from a checkpoint of the same start
+        data.append([tensor.cpu().numpy() for tensor in init.values()])
+    if normalization is not None:
+        data.append([np.asarray(statistic, dtype=np.float64) for statistic in normalization])
     checkpoint, resume = _open_checkpoint(checkpoint_dir, key_params, data)
     if resume is None:
         seeds = random_state.randint(0, 2**31 - 1, size=4)
     else:
         seeds = np.array(resume[0]["seeds"])
 
-    mean, std = fit_normalization(images)
+    mean, std = fit_normalization(images) if normalization is None else normalization
     patch = per_axis(config["patch_size"], images[0].ndim - 1)
     all_images = [*images, *(val_images or [])]
     classes = (_classes(labels, len(images))
@@ -385,6 +401,8 @@ def train_network(config, images, labels, val_images=None, val_labels=None, *,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seeds[3]))
         net.initialize()
+    if init is not None:
+        net.module_.load_state_dict(init)
     if resume is not None:
         restore(net, *resume)
         if chatty:

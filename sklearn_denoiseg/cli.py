@@ -28,7 +28,9 @@ EXAMPLES = {
   denoiseg train raw/*.tif more/*.tif --masks masks/ --model nuclei.pt --alpha 0.3 --max_epochs 50
   denoiseg train raw/ --masks cellpose/ --mask-suffix _cp_masks --model nuclei.pt
   denoiseg train raw/ --model n2v.pt --alpha 1.0      # no masks: a pure Noise2Void denoiser
-  denoiseg train stacks/ --masks masks/ --model nuclei3d.pt --axes ZYX --patch_size 16 64 64""",
+  denoiseg train stacks/ --masks masks/ --model nuclei3d.pt --axes ZYX --patch_size 16 64 64
+  denoiseg train new/ --masks new_masks/ --init nuclei.pt --model tuned.pt --max_epochs 20 \\
+      --lr 1e-4 --freeze encoder                             # fine-tune a trained model""",
     "predict": """examples:
   denoiseg predict nuclei.pt raw/ --output labels/
   denoiseg predict nuclei.pt raw/ --output out/ --denoised --overwrite""",
@@ -61,11 +63,11 @@ def _add_estimator_options(parser):
     """One option per DenoiSegEstimator parameter, same name and default,
     and ``--preset`` to start from a named training budget."""
     group = parser.add_argument_group("estimator parameters (see DenoiSegEstimator)")
-    group.add_argument("--preset", choices=list(PRESETS), default="paper",
+    group.add_argument("--preset", choices=list(PRESETS),
                        help="training budget to start from; the options below replace its "
                        "values (paper: the paper's schedule, for a GPU; cpu: about a minute "
                        "per model on two cores; smoke: seconds, to check a setup) "
-                       "(default: paper)")
+                       "(default: paper; with --init, the model's parameters)")
     for name, parameter in inspect.signature(DenoiSegEstimator).parameters.items():
         default = parameter.default
         flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
@@ -84,7 +86,9 @@ def _add_estimator_options(parser):
                                metavar="VALUE", help=f"default: {default}")
 
 
-def _estimator_params(args):
+def _estimator_params(args, base=None):
+    """The parameters of the command line: ``base`` (by default the preset,
+    the paper's without --preset), replaced by the options given."""
     names = inspect.signature(DenoiSegEstimator).parameters
     given = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if "class_weights" in given:
@@ -93,12 +97,24 @@ def _estimator_params(args):
         if name in given:
             sides = given[name]
             given[name] = sides[0] if len(sides) == 1 else tuple(sides)
-    return {**preset(args.preset), **given}
+    if base is None or args.preset is not None:
+        base = {**(base or {}), **preset(args.preset or "paper")}
+    return {**base, **given}
+
+
+def _estimator(args):
+    """The estimator to train: a new one, or with --init the given model,
+    set to continue from its network (``warm_start``)."""
+    if args.init is None:
+        return DenoiSegEstimator(**_estimator_params(args))
+    estimator = DenoiSegEstimator.load(args.init)
+    return estimator.set_params(**{**_estimator_params(args, estimator.get_params()),
+                                   "warm_start": True})
 
 
 def train(args):
-    params = _estimator_params(args)
-    axes = ImageAxes(params.get("axes", "YX"))
+    estimator = _estimator(args)
+    axes = ImageAxes(estimator.axes)
     model = Path(args.model)
     if model.exists() and not args.overwrite:
         raise FileExistsError(f"{model} exists; pass --overwrite to replace it")
@@ -112,13 +128,17 @@ def train(args):
                            mask_suffix=args.mask_suffix, axes=axes.spatial)
     n_annotated = 0 if masks is None else sum(bool(np.any(m)) for m in masks)
     print(f"{len(images)} images, {n_annotated} annotated")
-    estimator = DenoiSegEstimator(**params).fit(images, masks)
+    before = 0
+    if args.init is not None:
+        before = len(estimator.history_)
+        print(f"continuing from {args.init} ({before} epochs trained)")
+    estimator.fit(images, masks)
     estimator.save(model)
-    history = estimator.history_
-    if history:
-        loss = monitored_loss(history)
-        print(f"epochs: {len(history)}, best {loss.removesuffix('_loss')} loss: "
-              f"{min(history[:, loss]):.4f}")
+    epochs = list(estimator.history_)[before:]  # those of this fit
+    if epochs:
+        loss = monitored_loss(epochs)
+        print(f"epochs: {len(epochs)}, best {loss.removesuffix('_loss')} loss: "
+              f"{min(row[loss] for row in epochs):.4f}")
     else:  # interrupted before the first epoch ended
         print("epochs: 0 (the model keeps the weights reached during its first epoch)")
     if estimator.threshold_ is not None:
@@ -126,7 +146,7 @@ def train(args):
         print(f"threshold: {estimator.threshold_:.2f}"
               + ("" if ap is None else f", validation AP: {ap:.3f}"))
     print(f"model saved to {model}")
-    if len(history) < estimator.max_epochs:
+    if len(epochs) < estimator.max_epochs:
         return INTERRUPTED
 
 
@@ -237,6 +257,10 @@ def build_parser():
                               help="the one ending of mask names after the image's name, "
                               "e.g. _cp_masks for IMG_cp_masks.tif; '' for the same name")
     train_parser.add_argument("--model", required=True, help="model file to write (.pt)")
+    train_parser.add_argument("--init", metavar="MODEL",
+                              help="a model file or exported bioimage.io package to continue "
+                              "from (warm start: more epochs, fine-tuning on new images); its "
+                              "parameters apply, replaced by the options given")
     train_parser.add_argument("--overwrite", action="store_true",
                               help="replace an existing model file")
     _add_estimator_options(train_parser)

@@ -318,6 +318,9 @@ def test_bad_input(X, y, error, message):
         ({"verbose": -1}, ValueError, "verbose must be in [0, inf]"),
         ({"precision": "fp16"}, ValueError, "precision must be one of ('auto', 'bf16', 'fp32')"),
         ({"checkpoint_dir": 3}, TypeError, "checkpoint_dir must be a path or None"),
+        ({"warm_start": "yes"}, TypeError, "warm_start must be True or False; got 'yes'"),
+        ({"refit_normalization": 1}, TypeError, "refit_normalization must be True or False"),
+        ({"freeze": "decoder"}, ValueError, "freeze must be None or 'encoder'; got 'decoder'"),
     ],
 )
 def test_bad_params(params, error, message, blobs):
