@@ -143,6 +143,7 @@ def _open_checkpoint(checkpoint_dir, key_params, data):
     directory = Path(checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"denoiseg-{fingerprint(key_params, *data)}.pt"
+    _persistence.remove_stale_partials(path)
     if not path.exists():
         return path, None
     metadata, tensors, _ = _persistence.read(path)

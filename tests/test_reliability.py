@@ -3,6 +3,9 @@ safe save/load, parallel search and memory under repeated prediction."""
 
 import os
 import pickle
+import socket
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -12,7 +15,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_denoiseg import DenoiSegEstimator, TrainingDivergedError
-from sklearn_denoiseg import _net
+from sklearn_denoiseg import _net, _persistence
 from sklearn_denoiseg._persistence import FORMAT_VERSION, _checksum
 
 from ._helpers import tiny_estimator
@@ -100,6 +103,37 @@ def test_checkpoints_are_separate_per_configuration_and_data(blobs, tmp_path):
     tiny_estimator(alpha=0.3, max_epochs=1, checkpoint_dir=tmp_path).fit(X[:6], y[:6])
     assert len(list(tmp_path.glob("denoiseg-*.pt"))) == 3
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    def full_disk(obj, file, *args, **kwargs):
+        file.write(b"PK")
+        raise OSError(28, "No space left on device")
+
+    _persistence.write(tmp_path / "model.pt", {"epoch": 1}, {"weights": torch.zeros(3)})
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        _persistence.write(tmp_path / "model.pt", {"epoch": 2}, {"weights": torch.ones(3)})
+    assert [path.name for path in tmp_path.iterdir()] == ["model.pt"]
+    assert _persistence.read(tmp_path / "model.pt")[0] == {"epoch": 1}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="probes processes by pid")
+def test_only_partial_files_of_dead_processes_here_are_removed(tmp_path):
+    finished = subprocess.Popen([sys.executable, "-c", ""])
+    finished.wait()                     # reaped: its pid names no process now
+    host = socket.gethostname()
+    names = {
+        "dead": f".model.pt.{host}.{finished.pid}.partial",
+        "alive": f".model.pt.{host}.{os.getpid()}.partial",
+        "other host": f".model.pt.elsewhere.{finished.pid}.partial",
+        "other file": f".other.pt.{host}.{finished.pid}.partial",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"PK")
+    _persistence.remove_stale_partials(tmp_path / "model.pt")
+    kept = sorted(name for which, name in names.items() if which != "dead")
+    assert sorted(path.name for path in tmp_path.iterdir()) == kept
 
 
 def test_nothing_written_without_checkpoint_dir(blobs, tmp_path, monkeypatch):
