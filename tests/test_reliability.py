@@ -17,6 +17,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn_denoiseg import DenoiSegEstimator, TrainingDivergedError
 from sklearn_denoiseg import _net, _persistence
 from sklearn_denoiseg._persistence import FORMAT_VERSION, _checksum
+from sklearn_denoiseg.exceptions import UnreadableCheckpointWarning
 
 from ._helpers import tiny_estimator
 
@@ -103,6 +104,20 @@ def test_checkpoints_are_separate_per_configuration_and_data(blobs, tmp_path):
     tiny_estimator(alpha=0.3, max_epochs=1, checkpoint_dir=tmp_path).fit(X[:6], y[:6])
     assert len(list(tmp_path.glob("denoiseg-*.pt"))) == 3
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_unreadable_checkpoint_is_set_aside_and_training_starts_over(blobs, tmp_path):
+    X, _, y = blobs
+    tiny_estimator(checkpoint_dir=tmp_path).fit(X, y)
+    [checkpoint] = tmp_path.glob("denoiseg-*.pt")
+    data = checkpoint.read_bytes()
+    checkpoint.write_bytes(data[: len(data) // 2])       # damaged outside training
+    with pytest.warns(UnreadableCheckpointWarning, match=rf"{checkpoint.name}.*corrupted"):
+        restarted = tiny_estimator(checkpoint_dir=tmp_path).fit(X, y)
+    aside = tmp_path / f"{checkpoint.name}.unreadable"
+    assert aside.read_bytes() == data[: len(data) // 2]
+    assert _persistence.read(checkpoint)[0]["epoch"] == 2
+    np.testing.assert_array_equal(restarted.transform(X), tiny_estimator().fit(X, y).transform(X))
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
