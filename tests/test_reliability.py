@@ -96,8 +96,10 @@ def test_resume_after_interrupt_equals_uninterrupted_run(blobs, tmp_path, monkey
     resumed = tiny_estimator(**params).fit(X, y)
     reference = tiny_estimator(max_epochs=4, lr=2e-3).fit(X, y)
     assert len(resumed.history_) == 4
-    np.testing.assert_allclose(
-        resumed.history_[:, "train_loss"], reference.history_[:, "train_loss"], rtol=1e-6
+    # exactly: a tolerance would hide a piece of training state left out of
+    # the checkpoint that changes the losses only slightly
+    np.testing.assert_array_equal(
+        resumed.history_[:, "train_loss"], reference.history_[:, "train_loss"]
     )
     np.testing.assert_array_equal(resumed.transform(X), reference.transform(X))
 
