@@ -190,7 +190,11 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         at once when training had completed. The file name is a digest of
         both, so parallel fits (``GridSearchCV``) never share a file, while
         fits that differ only in prediction parameters (``threshold``,
-        ``tile_size``) train once. None writes nothing.
+        ``tile_size``) train once. The file is replaced atomically, so a
+        process killed at any moment, even while writing it, leaves the last
+        complete epoch to resume from; a file damaged otherwise is set aside
+        with an :class:`~sklearn_denoiseg.exceptions.UnreadableCheckpointWarning`
+        and training starts over. None writes nothing.
     random_state : int, RandomState instance or None, default=None
         Seed of weight initialisation, data split, patch sampling and masks.
         The same seed gives identical results on the CPU.

@@ -7,9 +7,11 @@ and the training history travel as one JSON string; the network weights (and,
 in training checkpoints, the optimiser and scheduler states) as tensors.
 """
 
+import glob
 import hashlib
 import json
 import os
+import socket
 import warnings
 from pathlib import Path
 
@@ -71,8 +73,38 @@ def _checksum(metadata_json, tensors):
     return digest.hexdigest()
 
 
+def _partial_path(path):
+    """Where :func:`write` builds ``path``: a hidden file beside it (the same
+    file system, so that the final rename is atomic), named after this host
+    and process, so that concurrent writers never share one and a leftover
+    can be told from one still being written (:func:`remove_stale_partials`)."""
+    host = socket.gethostname()
+    return path.with_name(f".{path.name}.{host}.{os.getpid()}.partial")
+
+
+def _fsync_directory(directory):
+    """Make a rename inside ``directory`` durable. POSIX only: elsewhere a
+    directory cannot be opened, and the rename is as durable as it gets."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some file systems (network mounts) refuse fsync on directories
+    finally:
+        os.close(descriptor)
+
+
 def write(path, metadata, tensors):
     """Write a model file atomically: a reader never sees half a file.
+
+    The file is written under another name in the same directory, flushed
+    to disk and renamed over ``path``. A process killed at any point (even
+    by SIGKILL) leaves either the previous file or the new one, complete;
+    the fsyncs also keep a power cut right after the rename from leaving an
+    empty file behind, as delayed allocation otherwise may.
 
     Parameters
     ----------
@@ -91,9 +123,46 @@ def write(path, metadata, tensors):
         "checksum": _checksum(metadata_json, tensors),
         "tensors": tensors,
     }
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
+    partial = _partial_path(path)
+    try:
+        with open(partial, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        # a full disk or a Ctrl-C mid-write: leave no half file behind
+        partial.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def remove_stale_partials(path):
+    """Delete what :func:`write` left beside ``path`` when its process was
+    killed mid-write: partial files of this host whose process is gone.
+    Those of live processes (a concurrent write) and of other hosts sharing
+    the directory are kept, since no process here can tell whether they
+    are still being written.
+
+    Parameters
+    ----------
+    path : Path
+        The model file the partial files were meant to become.
+    """
+    if os.name != "posix":
+        return  # os.kill(pid, 0) probes a process on POSIX only; Windows kills it
+    host = socket.gethostname()
+    prefix, suffix = f".{path.name}.{host}.", ".partial"
+    for partial in path.parent.glob(f".{glob.escape(path.name)}.*{suffix}"):
+        pid = partial.name[len(prefix):-len(suffix)]
+        if not (partial.name.startswith(prefix) and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass  # alive, but owned by another user
 
 
 def read(path):

@@ -4,6 +4,7 @@ prediction or of the estimator."""
 
 import math
 import multiprocessing
+import os
 import sys
 import time
 import warnings
@@ -28,7 +29,7 @@ from ._patches import BatchSeeds, FixedBatches, PatchSampler, RandomBatches
 from ._split import split_images
 from ._targets import labels_to_classes
 from ._unet import UNet
-from .exceptions import FitInterruptedWarning
+from .exceptions import FitInterruptedWarning, UnreadableCheckpointWarning
 
 LR_FACTOR, LR_PATIENCE, MIN_LR = 0.75, 10, 1.25e-5
 """ReduceLROnPlateau settings of the paper's runs."""
@@ -206,15 +207,31 @@ def _classes(labels, n_images):
 
 
 def _open_checkpoint(checkpoint_dir, key_params, data):
-    """Checkpoint file of this fit, and its content when it exists."""
+    """Checkpoint file of this fit, and its content when it exists and can
+    be read.
+
+    An unreadable one is set aside with an :class:`UnreadableCheckpointWarning`
+    rather than stopping the fit: no epoch can be resumed from it anyway, and
+    a fit restarted unattended (a requeued cluster job) should train rather
+    than fail again at every restart.
+    """
     if checkpoint_dir is None:
         return None, None
     directory = Path(checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"denoiseg-{fingerprint(key_params, *data)}.pt"
+    _persistence.remove_stale_partials(path)
     if not path.exists():
         return path, None
-    metadata, tensors, _ = _persistence.read(path)
+    try:
+        metadata, tensors, _ = _persistence.read(path)
+    except ValueError as error:
+        aside = path.with_name(f"{path.name}.unreadable")
+        os.replace(path, aside)
+        warnings.warn(f"checkpoint_dir holds an unreadable checkpoint of this fit, so training "
+                      f"starts from the first epoch ({error}); it was renamed to {aside}",
+                      UnreadableCheckpointWarning, stacklevel=5)
+        return path, None
     return path, (metadata, tensors)
 
 

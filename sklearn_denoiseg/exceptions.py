@@ -11,6 +11,7 @@ Filter or catch them by type, never by message text::
 __all__ = [
     "TrainingDivergedError",
     "FitInterruptedWarning",
+    "UnreadableCheckpointWarning",
     "ThresholdOnTrainingImagesWarning",
     "DeviceFallbackWarning",
     "BinaryMaskWarning",
@@ -25,6 +26,13 @@ class TrainingDivergedError(FloatingPointError):
 class FitInterruptedWarning(UserWarning):
     """``fit`` was interrupted (Ctrl-C): the model keeps the best weights so
     far, but did not train for all its epochs."""
+
+
+class UnreadableCheckpointWarning(UserWarning):
+    """The checkpoint of this fit in ``checkpoint_dir`` could not be read
+    (truncated or corrupted by something other than training, which writes
+    it atomically), so the fit starts from its first epoch; the unreadable
+    file is kept beside the new one, renamed to end in ``.unreadable``."""
 
 
 class ThresholdOnTrainingImagesWarning(UserWarning):
