@@ -1,6 +1,7 @@
 """Models that keep learning: warm start, fine-tuning with a frozen encoder,
 DenoiSeg started from a Noise2Void model, and the command line's --init."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -38,9 +39,7 @@ def weights(estimator):
 
 def warm(estimator, **params):
     """A copy of a fitted estimator, set to continue from its network."""
-    copy = DenoiSegEstimator.__new__(DenoiSegEstimator)
-    copy.__setstate__(estimator.__getstate__())
-    return copy.set_params(warm_start=True, **params)
+    return copy.deepcopy(estimator).set_params(warm_start=True, **params)
 
 
 def test_warm_start_continues_where_the_first_fit_ended(fitted, data):
