@@ -18,12 +18,12 @@ A package holds
   ``scale_linear`` per channel maps the denoised channels back to input
   units (gain = std, offset = mean; gain 1, offset 0 on the probabilities);
 - tiling hints: spatial sizes ``min + n * 2**depth``, a halo of the
-  network's context margin and reflect padding. A consumer pads the image
-  by the halo with that padding (bioimageio.core does, whole or in tiles)
-  and so applies the estimator's border rule (:mod:`._tiling`): for an image
-  whose sides are multiples of ``2**depth`` its outputs are the estimator's
-  up to float rounding, border included; other images are first reflected
-  at their end up to such sides, as the estimator does;
+  network's context margin and symmetric (mirror) padding. A consumer pads
+  the image by the halo with that padding (bioimageio.core does, whole or
+  in tiles) and so applies the estimator's border rule (:mod:`._tiling`):
+  for an image whose sides are multiples of ``2**depth`` its outputs are the
+  estimator's up to float rounding, border included; other images are
+  first mirrored at their end up to such sides, as the estimator does;
 - test tensors computed by the exported network (also as TIFF sample
   tensors), a cover image, a README,
   and the package's own model file (``DenoiSegEstimator.save``), from which
@@ -307,14 +307,16 @@ Components Labeling*).
 ## Image border and tiling
 
 Input sides are {min_side} + n * {2 ** params["depth"]} pixels. Pad the image by the \
-halo of {halo} pixels (the network's receptive field) on every side by reflection \
-(`{BORDER_MODE}`, as declared; bioimageio.core does this), run the model, and crop \
+halo of {halo} pixels (the network's receptive field) on every side by mirroring \
+(`{BORDER_MODE}`, the edge pixel repeated, as declared; bioimageio.core does this), \
+run the model, and crop \
 the halo off the output. Tiles that overlap by the halo give the same result as one \
 pass over the whole image. This is the rule of sklearn_denoiseg's own prediction \
 (`predict`, `predict_proba`, `transform`), which matches this package up to float \
 rounding everywhere, border included. An image whose sides are not multiples of \
-{2 ** params["depth"]} is first reflected at the end of each axis up to the next \
-multiple (sklearn_denoiseg does the same), and the output cropped back to its size.
+{2 ** params["depth"]} is first mirrored the same way at the end of each axis up to \
+the next multiple (sklearn_denoiseg does the same), and the output cropped back to its \
+size.
 
 ## Weights
 

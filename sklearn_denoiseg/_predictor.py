@@ -41,7 +41,7 @@ class DenoiSegPredictor:
     """A trained DenoiSeg U-Net with what it needs to predict.
 
     It normalises images with the training statistics, pads them by the
-    border rule of ``sklearn_denoiseg._tiling`` (reflection at their end up to
+    border rule of ``sklearn_denoiseg._tiling`` (mirroring at their end up to
     the network's grid, then by the context margin on every side, as
     bioimage.io consumers pad exported packages), predicts large images in
     overlapping tiles and small images of one shape in batches of up to the

@@ -122,11 +122,11 @@ def test_bioimageio_core_predicts_what_the_estimator_predicts_border_included(
         package, fitted, shape, blocksize_parameter):
     # in one pass or in tiles of 64 pixels (cores of 8), the package padded
     # by its halo gives the estimator's outputs up to the image border; sides
-    # that are not multiples of the grid (4) are first reflected at their end
+    # that are not multiples of the grid (4) are first mirrored at their end
     # up to one, as the package's README asks, since bioimageio.core refuses
     # them
     image = make_blobs(n_images=1, shape=shape, random_state=1)[0]
-    to_grid = np.pad(image, [(0, 0), *[(0, -side % 4) for side in shape]], mode="reflect")
+    to_grid = np.pad(image, [(0, 0), *[(0, -side % 4) for side in shape]], mode="symmetric")
     output = predict_package(package, to_grid[:, np.newaxis], "torchscript",
                              blocksize_parameter)[(..., *map(slice, shape))]
     np.testing.assert_allclose(output, estimator_outputs(fitted, image), rtol=0,
@@ -158,7 +158,7 @@ def test_package_describes_outputs_normalisation_and_tiling(package, fitted):
     assert prediction.axes[1].channel_names == ["denoised", "background", "foreground",
                                                 "border"]
     assert {axis.halo for axis in prediction.axes[2:]} == {MARGIN}
-    assert raw.pad.mode == "reflect"  # the estimator's border rule
+    assert raw.pad.mode == "symmetric"  # the estimator's border rule
     assert (raw.axes[2].size.min, raw.axes[2].size.step) == (2 * MARGIN + 4, 4)
     normalisation = raw.preprocessing[1].kwargs
     assert normalisation.mean == pytest.approx(fitted.mean_[0])

@@ -38,7 +38,7 @@ def test_a_version_1_file_loads_and_predicts_as_before(pinned):
     np.testing.assert_allclose(est.std_, [record["std_"]])
     X = outputs["X_test"]
     assert est.score(X, outputs["y_test"]) == pytest.approx(record["score"])
-    # The pins predate the border rule of _tiling (reflection by the margin on
+    # The pins predate the border rule of _tiling (mirroring by the margin on
     # every side), which changes outputs within one margin of the border
     # only: the rest of the large image checks that weights and
     # normalisation load unchanged. The small images lie within that band.
