@@ -33,9 +33,10 @@ from ._validation import check_scalar
 DEFAULT_TILE = {2: (1024, 1024), 3: (64, 256, 256)}
 """Window shape of ``tile_size=None`` per number of spatial axes. In 2D one
 window of 1024x1024 pixels; in 3D 64 planes of 256x256, about 4 M voxels
-(about 2.8 GB in float32 for a 32-filter U-Net, ``benchmarks/predict_3d.py``),
-where the context margins of a depth-2 U-Net cost 1.6x the voxels of the
-cores when a stack is tiled in Y and X."""
+(about 2.8 GB in float32 for a 32-filter U-Net, ``benchmarks/predict_3d.py``).
+The border rule mirrors stacks by the margin in Z too, so such a window
+keeps a core of ``64 - 2 * margin`` planes (8 for a depth-2 U-Net): stacks of
+more planes are tiled in Z."""
 
 
 BORDER_MODE = "symmetric"
