@@ -10,8 +10,8 @@ own zero padding, and the grid stays anchored at the image origin. A
 bioimage.io consumer running an exported package (halo = margin, symmetric
 padding) applies the second step; given an image whose sides are multiples
 of the grid, it applies the whole rule. Of the paddings a package can
-declare, mirroring gave the best PSNR near the border and an average
-precision of border nuclei as good as any (``benchmarks/border_rule.py``).
+declare, mirroring denoised best near the border, and found border nuclei
+as well as the others within the noise (``benchmarks/border_rule.py``).
 
 If the padded image is larger than the tile shape it is cut into
 overlapping windows aligned on the grid; each window keeps only its core,
