@@ -17,8 +17,13 @@ A package holds
   ``border`` probabilities: the network applies the softmax itself, and a
   ``scale_linear`` per channel maps the denoised channels back to input
   units (gain = std, offset = mean; gain 1, offset 0 on the probabilities);
-- tiling hints: spatial sizes ``min + n * 2**depth`` and a halo of the
-  network's context margin, the overlap the package's own tiling keeps;
+- tiling hints: spatial sizes ``min + n * 2**depth``, a halo of the
+  network's context margin and symmetric (mirror) padding. A consumer pads
+  the image by the halo with that padding (bioimageio.core does, whole or
+  in tiles) and so applies the estimator's border rule (:mod:`._tiling`):
+  for an image whose sides are multiples of ``2**depth`` its outputs are the
+  estimator's up to float rounding, border included; other images are
+  first mirrored at their end up to such sides, as the estimator does;
 - test tensors computed by the exported network (also as TIFF sample
   tensors), a cover image, a README,
   and the package's own model file (``DenoiSegEstimator.save``), from which
@@ -46,7 +51,7 @@ from ._channels import ChannelLayout
 from ._instances import foreground_to_instances
 from ._normalization import denormalize, normalize
 from ._parameters import with_defaults
-from ._tiling import smallest_tile
+from ._tiling import BORDER_MODE, smallest_tile
 from ._unet import UNet
 from ._validation import check_images
 from .datasets import make_blobs
@@ -68,6 +73,10 @@ DEFAULT_DESCRIPTION = (
     "annotations; outputs a denoised image and background, foreground and border "
     "probabilities."
 )
+
+PADDING = {"reflect": "ReflectPadding", "symmetric": "SymmetricPadding", "edge": "EdgePadding"}
+"""The bioimage.io padding (a class of ``bioimageio.spec.model.v0_5``) of
+each border mode of :mod:`._tiling`."""
 
 TEST_SIDE = {2: (256, 256), 3: (32, 128, 128)}
 """Largest test image cut from a given one, per number of spatial axes (the
@@ -311,11 +320,19 @@ In Fiji: duplicate the foreground channel, *Image > Adjust > Threshold* at \
 {threshold:.2f}, then *Analyze > Analyze Particles* (or MorphoLibJ's *Connected \
 Components Labeling*).
 
-## Tiling
+## Image border and tiling
 
-Input sides are {min_side} + n * {2 ** params["depth"]} pixels. Tiles that overlap by \
-the halo of {halo} pixels on each side (the network's receptive field) give the same \
-result as one pass over the whole image, away from the image border.
+Input sides are {min_side} + n * {2 ** params["depth"]} pixels. Pad the image by the \
+halo of {halo} pixels (the network's receptive field) on every side by mirroring \
+(`{BORDER_MODE}`, the edge pixel repeated, as declared; bioimageio.core does this), \
+run the model, and crop \
+the halo off the output. Tiles that overlap by the halo give the same result as one \
+pass over the whole image. This is the rule of sklearn_denoiseg's own prediction \
+(`predict`, `predict_proba`, `transform`), which matches this package up to float \
+rounding everywhere, border included. An image whose sides are not multiples of \
+{2 ** params["depth"]} is first mirrored the same way at the end of each axis up to \
+the next multiple (sklearn_denoiseg does the same), and the output cropped back to its \
+size.
 
 ## Weights
 
@@ -373,7 +390,10 @@ def _tensors(v0_5, described, predictor, halo, min_side):
               *[v0_5.SpaceInputAxis(id=axis, size=v0_5.ParameterizedSize(
                   min=min_side, step=2**predictor.depth)) for axis in spatial]],
         test_tensor=described("test_input"), sample_tensor=described("sample_input"),
-        pad=v0_5.ReflectPadding(mode="reflect"),  # as the package pads images to its grid
+        # consumers pad by the halo as the estimator does; the mode is given
+        # explicitly, since the spec does not write unset fields and reads a
+        # padding without one as constant
+        pad=getattr(v0_5, PADDING[BORDER_MODE])(mode=BORDER_MODE),
         preprocessing=[v0_5.FixedZeroMeanUnitVarianceDescr(kwargs=normalisation)])
     outputs = v0_5.OutputTensorDescr(
         id=v0_5.TensorId("prediction"),

@@ -162,6 +162,10 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         Largest image side processed in one pass at prediction, on every
         spatial axis or one per spatial axis; larger images are predicted in
         overlapping tiles, which bounds memory and gives the same result.
+        The side counts the padding of the border rule: images are
+        mirrored at their end up to a multiple of ``2**depth``, then by the
+        network's context margin on every side, as bioimage.io consumers
+        pad exported packages.
         Smaller images of one shape are predicted in batches of up to the
         pixels of one tile. None: 1024 for 2D images; (64, 256, 256) for 3D
         stacks, about 3 GB of working memory for the default network in
@@ -762,9 +766,12 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         the estimator rounds activations to bfloat16 (8 bits of mantissa), so
         its outputs differ from the package's by more than float rounding
         (up to 4e-3 in probability for a small test network).
-        Consumers that tile with the halo pad the image border by
-        reflection, so within one halo of the border their outputs differ
-        slightly from a whole-image prediction.
+        Consumers pad the image by the package's halo by mirroring, whole
+        or in tiles; the estimator predicts by the same rule (see
+        :meth:`predict_proba`), so their outputs agree everywhere, image
+        border included. They accept sides of ``2 * halo + n * 2**depth``
+        pixels; mirror other images at their end up to such a side first
+        (as the estimator does) and crop the output.
         """
         check_is_fitted(self)
         return _bioimageio.export(self, path, name=name, authors=authors,

@@ -40,11 +40,13 @@ class Outputs(NamedTuple):
 class DenoiSegPredictor:
     """A trained DenoiSeg U-Net with what it needs to predict.
 
-    It normalises images with the training statistics, pads them to the
-    network's grid, predicts large images in overlapping tiles and small
-    images of one shape in batches of up to the pixels of one tile, and maps
-    the outputs back: denoised images to input units, class logits to
-    probabilities. It is what a
+    It normalises images with the training statistics, pads them by the
+    border rule of ``sklearn_denoiseg._tiling`` (mirroring at their end up to
+    the network's grid, then by the context margin on every side, as
+    bioimage.io consumers pad exported packages), predicts large images in
+    overlapping tiles and small images of one shape in batches of up to the
+    pixels of one tile, and maps the outputs back: denoised images to input
+    units, class logits to probabilities. It is what a
     fitted :class:`~sklearn_denoiseg.DenoiSegEstimator` keeps as
     ``predictor_``, and what is shipped to Dask workers; it knows nothing of
     training and pickles without optimiser state.
@@ -77,7 +79,8 @@ class DenoiSegPredictor:
     layout : ChannelLayout
         Which output channel is which.
     margin : int
-        Context, in pixels, that a tile keeps around its core.
+        Context, in pixels, that a tile keeps around its core, and the
+        padding at the image border.
 
     Examples
     --------

@@ -51,10 +51,12 @@ def predict_dask(estimator, images, output="labels"):
         For a model of 2D images (``axes="YX"``): one large image ``(H, W)``
         or a stack of images ``(n, H, W)``. For a model of 3D stacks
         (``axes="ZYX"``): one large volume ``(Z, Y, X)`` or several
-        ``(n, Z, Y, X)``. One image is processed in chunks that overlap by the
-        network's receptive field on every axis, so chunk borders do not
-        show: the result equals the in-memory prediction up to float
-        rounding. Several images are processed image by image.
+        ``(n, Z, Y, X)``. One image is processed in chunks that start on the
+        network's grid and overlap by its context margin on every axis, so
+        chunk borders do not show; at the image border each chunk is padded
+        by the estimator's border rule, as the whole image is: the result
+        equals the in-memory prediction up to float rounding. Several images
+        are processed image by image.
     output : {"labels", "denoised", "foreground"}, default="labels"
         Instance labels (int32; numbered consistently across chunks of a 2D
         image with ``dask_image.ndmeasure.label``), denoised images (float32,
@@ -114,7 +116,9 @@ def predict_dask(estimator, images, output="labels"):
         # one shared graph key for the predictor, not a copy inside every task
         predictor=dask.delayed(predictor, pure=True),
         method="denoise" if output == "denoised" else "foreground",
-        # no overlap along an axis held by one chunk (a short Z axis)
+        # no overlap along an axis held by one chunk (a short Z axis); none
+        # past the image border either, where the predictor pads each block
+        # by the border rule exactly as it pads the whole image
         depth={axis: margin if len(chunks) > 1 else 0
                for axis, chunks in enumerate(images.chunks)},
         boundary="none",

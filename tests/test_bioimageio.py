@@ -1,6 +1,7 @@
 """Export to the BioImage Model Zoo format: packages pass bioimageio.core's
-own model test, predict what the estimator predicts (whole images and tiles
-with the package's halo, both weight formats) and load back as estimators.
+own model test, predict what the estimator predicts everywhere, image border
+included (whole images and tiles with the package's halo and padding, both
+weight formats, 2D, 3D and channels) and load back as estimators.
 
 Needs the extra ``bioimageio``; without it the module is skipped. Every test
 runs with the network cut off, as CI has no internet: validation must
@@ -22,7 +23,6 @@ from sklearn_denoiseg.cli import main
 from sklearn_denoiseg.datasets import make_blobs
 
 bioimageio_core = pytest.importorskip("bioimageio.core")
-from bioimageio.core.digest_spec import create_sample_for_model  # noqa: E402
 
 # precision="fp32": bioimage.io consumers compute in float32, while "bf16"
 # (the "auto" choice on CPUs and GPUs with bfloat16 units) rounds activations
@@ -72,15 +72,14 @@ def model_test(path, weight_format=None):
     assert summary.status == "passed", summary.format()
 
 
-def predict_package(path, image, weight_format):
+def predict_package(path, image, weight_format, blocksize_parameter=None):
     """What bioimageio.core predicts for a (batch, channel, *spatial) array
-    in one pass, without halo padding, like its model test."""
+    with the package's halo and padding, in one pass or in tiles."""
     model = bioimageio_core.load_model_description(path, perform_io_checks=False)
-    with bioimageio_core.create_prediction_pipeline(
-            model, weight_format=weight_format, devices=["cpu"]) as pipeline:
-        sample = create_sample_for_model(model, inputs=image)
-        output = pipeline.predict_sample_without_blocking(
-            sample, skip_input_padding=True, skip_output_cropping=True)
+    pipeline = bioimageio_core.create_prediction_pipeline(
+        model, weight_format=weight_format, devices=["cpu"])
+    output = bioimageio_core.predict(model=pipeline, inputs=image,
+                                     blocksize_parameter=blocksize_parameter)
     return output.members["prediction"].data.to_numpy()
 
 
@@ -117,16 +116,29 @@ def test_package_predicts_what_the_estimator_predicts(package, fitted):
                                rtol=0, atol=1e-6)
 
 
-def test_tiles_with_the_halo_reproduce_the_whole_image(package, fitted):
-    # bioimageio.core tiles with the halo and pads the image border by
-    # reflection: away from the border the result is the estimator's
+@pytest.mark.parametrize("shape", [(68, 68), (61, 75), (72, 90)])
+@pytest.mark.parametrize("blocksize_parameter", [None, 1])
+def test_bioimageio_core_predicts_what_the_estimator_predicts_border_included(
+        package, fitted, shape, blocksize_parameter):
+    # in one pass or in tiles of 64 pixels (cores of 8), the package padded
+    # by its halo gives the estimator's outputs up to the image border; sides
+    # that are not multiples of the grid (4) are first mirrored at their end
+    # up to one, as the package's README asks, since bioimageio.core refuses
+    # them
+    image = make_blobs(n_images=1, shape=shape, random_state=1)[0]
+    to_grid = np.pad(image, [(0, 0), *[(0, -side % 4) for side in shape]], mode="symmetric")
+    output = predict_package(package, to_grid[:, np.newaxis], "torchscript",
+                             blocksize_parameter)[(..., *map(slice, shape))]
+    np.testing.assert_allclose(output, estimator_outputs(fitted, image), rtol=0,
+                               atol=TOLERANCE)
+
+
+def test_tiles_of_a_large_image_match_the_estimator_everywhere(package, fitted):
     image = make_blobs(n_images=1, shape=(120, 136), random_state=1)[0]
-    output = bioimageio_core.predict(model=package, inputs=image[:, np.newaxis],
-                                     blocksize_parameter=12)
-    tiled = output.members["prediction"].data.to_numpy()
-    inner = (slice(None), slice(None), slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
-    np.testing.assert_allclose(tiled[inner], estimator_outputs(fitted, image)[inner],
-                               rtol=0, atol=TOLERANCE)
+    tiled = predict_package(package, image[:, np.newaxis], "pytorch_state_dict",
+                            blocksize_parameter=12)
+    np.testing.assert_allclose(tiled, estimator_outputs(fitted, image), rtol=0,
+                               atol=TOLERANCE)
 
 
 def test_package_loads_back_as_the_estimator(package, fitted, blobs):
@@ -146,6 +158,7 @@ def test_package_describes_outputs_normalisation_and_tiling(package, fitted):
     assert prediction.axes[1].channel_names == ["denoised", "background", "foreground",
                                                 "border"]
     assert {axis.halo for axis in prediction.axes[2:]} == {MARGIN}
+    assert raw.pad.mode == "symmetric"  # the estimator's border rule
     assert (raw.axes[2].size.min, raw.axes[2].size.step) == (2 * MARGIN + 4, 4)
     normalisation = raw.preprocessing[1].kwargs
     assert normalisation.mean == pytest.approx(fitted.mean_[0])

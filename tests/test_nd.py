@@ -149,7 +149,9 @@ def test_3d_training_beats_an_untrained_network(trained_3d, stacks):
 
 
 @pytest.mark.parametrize("shape, tile_size", [
-    ((12, 90, 70), 64),               # margin 28 for depth 2: tiles in Y and X
+    # margin 28 for depth 2: the 12 planes mirrored to 68 in one window,
+    # tiles in Y and X
+    ((12, 90, 70), (128, 96, 96)),
     ((80, 40, 40), (64, 1024, 1024)),  # tiles in Z only
 ])
 def test_3d_tiling_equals_whole_volume(trained_3d, shape, tile_size):

