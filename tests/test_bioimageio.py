@@ -151,6 +151,19 @@ def test_package_loads_back_as_the_estimator(package, fitted, blobs):
     np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
 
 
+def test_an_exported_package_continues_training(package, fitted, blobs):
+    X, y = blobs
+    # a learning rate too small to move the weights: they stay the package's
+    continued = DenoiSegEstimator.load(package).set_params(warm_start=True, max_epochs=1,
+                                                           lr=1e-12)
+    continued.fit(X, y)
+    assert len(continued.history_) == len(fitted.history_) + 1
+    start, end = fitted.predictor_.weights(), continued.predictor_.weights()
+    for name in start:
+        if name.endswith(".weight") or name.endswith(".bias"):
+            np.testing.assert_allclose(end[name], start[name], rtol=0, atol=1e-6)
+
+
 def test_package_describes_outputs_normalisation_and_tiling(package, fitted):
     model = bioimageio_core.load_model_description(package, perform_io_checks=False)
     (raw,), (prediction,) = model.inputs, model.outputs
