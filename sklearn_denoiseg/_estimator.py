@@ -167,7 +167,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         network's context margin on every side, as bioimage.io consumers
         pad exported packages.
         Smaller images of one shape are predicted in batches of up to the
-        pixels of one tile. None: 1024 for 2D images; (64, 256, 256) for 3D
+        pixels of one tile. None: images of up to 1024x1024 pixels in one
+        pass (a window of 1024 plus the margin on each side); (64, 256, 256) for 3D
         stacks, about 3 GB of working memory for the default network in
         float32. Every side must exceed twice the network's receptive-field
         radius (for ``depth=4``, 272: None raises the default to that).

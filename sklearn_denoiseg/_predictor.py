@@ -63,7 +63,8 @@ class DenoiSegPredictor:
     tile_size : int, tuple of int or None, default=None
         Largest image side predicted in one pass, on every spatial axis or
         one per spatial axis; larger images are tiled with the same result.
-        None: 1024 in 2D, (64, 256, 256) in 3D (see
+        None: images of up to 1024x1024 in one pass in 2D, windows of
+        (64, 256, 256) in 3D (see
         :class:`~sklearn_denoiseg.DenoiSegEstimator`).
     device : str, default="auto"
         Torch device to predict on; "auto" picks CUDA when available. A CUDA

@@ -137,12 +137,16 @@ def test_windows_follow_a_tile_shape_per_axis():
 
 
 def test_default_tile_shape_leaves_a_core_for_every_depth():
-    assert tile_shape(None, 4, 2) == (1024, 1024)
+    # 2D: an image of up to 1024x1024 in one window, its mirrored margins included
+    assert tile_shape(None, 4, 2) == (1280, 1280)
     assert tile_shape(None, 2, 3) == (64, 256, 256)
     for depth in range(1, 6):
-        shape = tile_shape(None, depth, 3)
-        check_tile_size(shape, depth, 3)                       # a valid explicit value too
-        assert all(side % 2**depth == 0 and side > 2 * context_margin(depth) for side in shape)
+        for n_dims in (2, 3):
+            shape = tile_shape(None, depth, n_dims)
+            check_tile_size(shape, depth, n_dims)              # a valid explicit value too
+            assert all(side % 2**depth == 0 and side > 2 * context_margin(depth)
+                       for side in shape)
+        assert tile_shape(None, depth, 2) == (1024 + 2 * context_margin(depth),) * 2
     assert tile_shape((70, 130, 100), 2, 3) == (68, 128, 100)  # rounded down to the grid
 
 
