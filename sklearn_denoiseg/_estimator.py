@@ -178,8 +178,10 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         Arithmetic of training and prediction. "bf16" runs the network under
         bfloat16 autocast (mixed precision; weights, optimiser and loss stay
         float32); "fp32" runs in float32. "auto" picks "bf16" on CUDA devices
-        and CPUs with native bfloat16 instructions (AVX512-BF16 or AMX), where
-        it is much faster, and "fp32" elsewhere.
+        and, for 2D images, on CPUs with native bfloat16 instructions
+        (AVX512-BF16 or AMX), where it is much faster; "fp32" elsewhere and
+        for 3D stacks on a CPU, whose bfloat16 training diverged at random
+        on those CPUs.
     axes : {"YX", "ZYX", "YXC", "CYX", "ZYXC", "CZYX"}, default="YX"
         Axes of ONE image: 2D ("YX") or 3D stacks ("ZYX"), with or without a
         channel axis ("C", first or last). ``X`` is an array of shape
@@ -445,7 +447,7 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         params = with_defaults(params)
         axes = ImageAxes(self.axes)
         device = resolve_device(self.device)
-        self.precision_ = resolve_precision(self.precision, device)
+        self.precision_ = resolve_precision(self.precision, device, axes.n_spatial)
         images, _ = check_images(X, axes=axes)
         start = previous and _warm_start(previous, params, axes.n_channels(images[0]))
         labels = None if y is None else check_labels(y, images, axes=axes)
@@ -821,7 +823,8 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
                 metadata["predictor"], tensors["weights"], device=device,
                 precision=estimator.precision, tile_size=estimator.tile_size)
             # the precision suited to this machine, which may not be the trainer's
-            estimator.precision_ = resolve_precision(estimator.precision, device)
+            estimator.precision_ = resolve_precision(estimator.precision, device,
+                                                   estimator.predictor_.module.n_dims)
             estimator.steps_per_epoch_ = int(saved["steps_per_epoch_"])
             estimator.history_ = History(saved["history"])
             estimator.threshold_scores_ = {float(t): s for t, s in saved["threshold_scores_"]}

@@ -111,7 +111,8 @@ class DenoiSegPredictor:
     def _place(self, device, precision):
         self.device = resolve_device(device, fallback="cpu")
         self.precision = precision
-        self._autocast = resolve_precision(precision, self.device) == "bf16"
+        self._autocast = resolve_precision(precision, self.device,
+                                           self.module.n_dims) == "bf16"
         self.module.to(self.device, memory_format=memory_format(self.module.n_dims)).eval()
 
     @property

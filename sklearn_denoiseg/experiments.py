@@ -69,6 +69,7 @@ from ._experiment_report import (
     segmentation_table,
     summarize,
 )
+from ._axes import ImageAxes
 from ._hardware import resolve_device, resolve_precision
 from ._parameters import with_role
 from ._training import kept_epoch
@@ -155,7 +156,9 @@ def _training_setup(params, dataset):
     setup = with_role(all_params, "training", "prediction")
     del setup["alpha"], setup["random_state"]
     device = resolve_device(all_params["device"])
-    setup.update(device=device, precision=resolve_precision(all_params["precision"], device))
+    n_dims = ImageAxes(all_params["axes"]).n_spatial
+    setup.update(device=device,
+                 precision=resolve_precision(all_params["precision"], device, n_dims))
     setup["dataset"] = {"name": dataset, **(SYNTHETIC if dataset == "synthetic" else {})}
     return json.loads(json.dumps(setup, sort_keys=True))
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_denoiseg import DenoiSegEstimator
+from sklearn_denoiseg import DenoiSegEstimator, _hardware
 from sklearn_denoiseg._axes import ImageAxes
 from sklearn_denoiseg._masking import box_side, n2v_mask
 from sklearn_denoiseg._parameters import with_defaults
@@ -128,7 +128,7 @@ def stacks():
 def trained_3d(stacks):
     X, _, y = stacks
     return DenoiSegEstimator(**TINY_3D, axes="ZYX", max_epochs=10, steps_per_epoch=8,
-                             lr=4e-3, precision="fp32").fit(X, y)
+                             lr=4e-3).fit(X, y)
 
 
 def test_3d_shapes_through_fit_predict_transform_score(trained_3d, stacks):
@@ -164,6 +164,22 @@ def test_3d_tiling_equals_whole_volume(trained_3d, shape, tile_size):
     finally:
         trained_3d.set_params(tile_size=None)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_3d_networks_train_in_fp32_on_a_cpu_by_default(native_bf16, stacks, monkeypatch):
+    # bf16 3D training diverged to NaN at random on CPUs with bfloat16
+    # instructions (issue item 5); "auto" must not pick it there
+    monkeypatch.setattr(_hardware, "cpu_has_native_bf16", lambda: native_bf16)
+    X, _, y = stacks
+    est = DenoiSegEstimator(**TINY_3D, axes="ZYX", max_epochs=1, steps_per_epoch=1)
+    est.fit(X[:2], y[:2])
+    assert est.precision_ == "fp32" and not est.predictor_._autocast
+    assert _hardware.resolve_precision("auto", "cpu", n_dims=2) == ("bf16" if native_bf16
+                                                                   else "fp32")
+    assert _hardware.resolve_precision("bf16", "cpu", n_dims=3) == "bf16"   # asked for
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert _hardware.resolve_precision("auto", "cuda", n_dims=3) == "bf16"
 
 
 def test_patch_and_batch_defaults_follow_the_dimensionality():
@@ -242,8 +258,7 @@ def test_stacks_through_the_command_line(tmp_path, capsys):
     model, out = tmp_path / "m.pt", tmp_path / "out"
     assert main(["train", str(tmp_path / "raw"), "--masks", str(tmp_path / "masks"),
                  "--model", str(model), "--axes", "ZYX", "--patch_size", "8", "16", "16",
-                 "--preset", "smoke", "--random_state", "0", "--precision", "fp32",
-                 "--verbose", "0"]) == 0
+                 "--preset", "smoke", "--random_state", "0", "--verbose", "0"]) == 0
     assert DenoiSegEstimator.load(model).get_params()["patch_size"] == [8, 16, 16]
     assert main(["predict", str(model), str(tmp_path / "raw"), "--output", str(out),
                  "--denoised", "--quiet"]) == 0
