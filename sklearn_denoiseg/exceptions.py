@@ -16,6 +16,7 @@ __all__ = [
     "DeviceFallbackWarning",
     "BinaryMaskWarning",
     "NoObjectsFoundWarning",
+    "WorkerLostError",
 ]
 
 
@@ -57,3 +58,27 @@ class NoObjectsFoundWarning(UserWarning):
     images that tune it (the network finds none of their objects yet), so
     the search had nothing to choose by and ``threshold_`` fell back to 0.5
     rather than to a threshold that finds no object at all."""
+
+
+class WorkerLostError(RuntimeError):
+    """A task of a search on Dask was lost with its worker and could not be
+    run again: the message names the task (the parameter candidate and CV
+    split for ``GridSearchCV``) and why it was lost. The Dask error is its
+    ``__cause__``.
+
+    Attributes
+    ----------
+    task : str
+        What the lost task was computing.
+    reason : str
+        Why Dask gave it up.
+    """
+
+    def __init__(self, task, reason):
+        super().__init__(f"{task} was lost with a Dask worker: {reason}")
+        self.task = task
+        self.reason = reason
+
+    def __reduce__(self):
+        # pickled by joblib and Dask; rebuilt from its two fields
+        return type(self), (self.task, self.reason)

@@ -1,16 +1,25 @@
-"""Out-of-core prediction of dask arrays (``pip install 'sklearn_denoiseg[dask]'``).
+"""Dask: searches on a cluster and out-of-core prediction.
 
-The predictor of a fitted :class:`~sklearn_denoiseg.DenoiSegEstimator` (its
-network, normalisation and tiling, without any training state) is applied
-chunk by chunk, lazily, to images that do not fit in memory (zarr, TIFF stacks opened
-with dask, or one huge 2D image). Dask is imported only here; the rest of the
-package does not need it.
+Needs ``pip install 'sklearn_denoiseg[dask]'``.
+
+:func:`dask_backend` runs ``GridSearchCV`` and other joblib-parallel searches
+on a Dask cluster and survives workers that die on the way.
+:func:`predict_dask` applies the predictor of a fitted
+:class:`~sklearn_denoiseg.DenoiSegEstimator` (its network, normalisation and
+tiling, without any training state) chunk by chunk, lazily, to images that do
+not fit in memory (zarr, TIFF stacks opened with dask, or one huge 2D image).
+Dask is imported only here; the rest of the package does not need it.
 """
+
+import concurrent.futures
+import functools
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["predict_dask"]
+from .exceptions import WorkerLostError
+
+__all__ = ["predict_dask", "dask_backend"]
 
 OUTPUTS = ("labels", "denoised", "foreground")
 
@@ -146,3 +155,127 @@ def _apply_stack(block, predictor, what, threshold):
         return np.stack(predictor.segment(images, threshold))
     method = predictor.denoise if what == "denoised" else predictor.foreground
     return np.stack(method(images))
+
+
+def dask_backend(client=None):
+    """joblib's Dask backend, made to survive workers that die mid-search.
+
+    Use it where ``joblib.parallel_backend("dask")`` would go, around
+    ``GridSearchCV(..., n_jobs=-1).fit``. joblib's own backend stores large
+    arguments (the training images) once, on one worker; when that worker
+    dies, Dask cannot compute them again and cancels every task that reads
+    them (``FutureCancelledError: ... lost dependencies``). Here the
+    arguments travel with each task instead, so a task lost with its worker
+    is run again on another one by the Dask scheduler, up to its
+    ``distributed.scheduler.allowed-failures`` setting (3 by default). The
+    price is more traffic: the data are sent once per task (a batch of CV
+    fits), not once per worker.
+
+    Parameters
+    ----------
+    client : distributed.Client, default=None
+        The cluster to run on; the current client when None.
+
+    Returns
+    -------
+    joblib.parallel_config
+        A context manager.
+
+    Raises
+    ------
+    WorkerLostError
+        From the search's ``fit``, when every worker that ran a task died
+        (Dask's ``KilledWorker``: the task may need more memory than a worker
+        has) or Dask cancelled it. The message names the parameter candidate
+        and CV split and says why; the Dask error is its ``__cause__``.
+
+    Examples
+    --------
+    With a Dask ``client`` and training images ``X``, ``y``::
+
+        with dask_backend(client):
+            GridSearchCV(estimator, {"alpha": [0.2, 0.5]}, n_jobs=-1).fit(X, y)
+    """
+    from joblib import parallel_config
+
+    return parallel_config(backend=_self_contained_backend()(client=client))
+
+
+@functools.cache
+def _self_contained_backend():
+    """The backend class, built on first use so that importing this module
+    does not import Dask."""
+    try:
+        from distributed import KilledWorker
+        # joblib's own Dask backend: the class behind parallel_backend("dask")
+        from joblib._dask import DaskDistributedBackend
+    except ImportError as error:
+        raise ImportError(
+            "dask_backend needs dask.distributed: pip install 'sklearn_denoiseg[dask]'"
+        ) from error
+
+    class SelfContainedDaskBackend(DaskDistributedBackend):
+        def start_call(self):
+            super().start_call()
+            # joblib scatters an argument only while this cache exists; without
+            # it, tasks carry their data and any worker can run them again
+            self.call_data_futures = None
+
+        def stop_call(self):
+            self.call_data_futures = {}     # joblib clears it here
+            super().stop_call()
+
+        def submit(self, func, callback=None):
+            outcome = concurrent.futures.Future()
+            outcome.get = outcome.result    # the AsyncResult API joblib expects
+            future = super().submit(func, callback=lambda result: None)
+            future.add_done_callback(
+                lambda done: self._finished(done, func, callback, outcome))
+            return outcome
+
+        @staticmethod
+        def _finished(done, func, callback, outcome):
+            # joblib's backend hands over a cancelled task's CancelledError as
+            # its result, and scheduler errors (KilledWorker) as exceptions,
+            # which it does not pass to joblib's callback: the search would
+            # wait for them forever
+            result = done.exception() or done.result()
+            if isinstance(result, (concurrent.futures.CancelledError, KilledWorker)):
+                error = WorkerLostError(_describe_batch(func), _why_lost(result))
+                error.__cause__ = result
+                outcome.set_exception(error)
+                result = error     # joblib raises a returned exception
+            elif isinstance(result, BaseException):
+                outcome.set_exception(result)
+            else:
+                outcome.set_result(result)
+            if callback is not None:
+                callback(result)
+
+    return SelfContainedDaskBackend
+
+
+def _describe_batch(batch, shown=3):
+    """What a joblib batch computes, in words: the candidates and splits of a
+    search's ``_fit_and_score`` calls, else the function names."""
+    calls = []
+    for function, _, kwargs in batch.items:
+        candidate = kwargs.get("candidate_progress")
+        split = kwargs.get("split_progress")
+        if candidate and split and "parameters" in kwargs:
+            calls.append(f"candidate {candidate[0] + 1}/{candidate[1]} "
+                         f"{kwargs['parameters']} on CV split {split[0] + 1}/{split[1]}")
+        else:
+            calls.append(getattr(function, "__name__", repr(function)))
+    more = f" and {len(calls) - shown} more" if len(calls) > shown else ""
+    return "; ".join(calls[:shown]) + more
+
+
+def _why_lost(error):
+    if isinstance(error, concurrent.futures.CancelledError):
+        return f"Dask cancelled its task ({getattr(error, 'reason', None) or 'unknown reason'})"
+    tries = error.allowed_failures + 1
+    return (f"every worker that ran it died ({tries} worker{'s' if tries > 1 else ''}, "
+            f"Dask's distributed.scheduler.allowed-failures + 1; the last was "
+            f"{error.last_worker.address}): it may need more memory than a worker has, "
+            f"see the worker logs")

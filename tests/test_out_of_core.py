@@ -99,3 +99,75 @@ def test_dask_ships_the_predictor_not_the_estimator(trained, shape):
     shipped = [value for value in values
                if isinstance(value, (DenoiSegEstimator, DenoiSegPredictor))]
     assert shipped and all(isinstance(value, DenoiSegPredictor) for value in shipped)
+
+
+def score_after_being_killed_once(estimator, X, y):
+    """A scorer whose first call, on any worker, writes its process id to
+    ``$DENOISEG_KILL_DIR/started`` and waits there to be killed; every other
+    call scores as the estimator does."""
+    import os
+    import time
+
+    marker = os.path.join(os.environ["DENOISEG_KILL_DIR"], "started")
+    try:
+        # O_EXCL: exactly one call, across all worker processes, is the victim
+        fd = os.open(marker + ".tmp", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return estimator.score(X, y)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    os.rename(marker + ".tmp", marker)     # the pid is complete once the name appears
+    time.sleep(120)
+    raise RuntimeError("the test did not kill this worker")
+
+
+def _kill_the_scoring_worker(kill_dir, timeout=120):
+    """Wait for the victim scorer to start, then SIGKILL its worker process.
+    The other worker lives on, so the test does not depend on how fast a
+    nanny restarts a worker on a busy machine."""
+    import os
+    import signal
+    import time
+
+    marker = os.path.join(kill_dir, "started")
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(marker):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+    with open(marker) as file:
+        os.kill(int(file.read()), signal.SIGKILL)
+
+
+@pytest.mark.slow   # a process cluster, a killed worker and its restart: ~35 s on 2 cores
+def test_grid_search_names_the_task_lost_with_a_killed_worker(blobs, tmp_path, monkeypatch):
+    import os
+    import threading
+
+    import dask
+
+    from sklearn_denoiseg.exceptions import WorkerLostError
+    from sklearn_denoiseg.out_of_core import dask_backend
+
+    X, y, _ = blobs
+    search = GridSearchCV(tiny_estimator(threshold=0.5, max_epochs=1, steps_per_epoch=2),
+                          {"alpha": [0.2, 0.8]}, cv=KFold(2), n_jobs=-1,
+                          scoring=score_after_being_killed_once)
+    monkeypatch.setenv("DENOISEG_KILL_DIR", str(tmp_path))
+    # Dask gives a task up as soon as one worker dies running it
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        assert len(client.run(os.getpid)) == 2
+        killer = threading.Thread(target=_kill_the_scoring_worker, args=(str(tmp_path),),
+                                  daemon=True)
+        killer.start()
+        with dask_backend(), pytest.raises(
+                WorkerLostError, match=r"candidate \d/2 \{'alpha': 0\.\d\} on CV split \d/2 "
+                                       r"was lost with a Dask worker: every worker that ran it "
+                                       r"died \(1 worker,") as error:
+            search.fit(X, y)
+        killer.join()
+    assert os.path.exists(tmp_path / "started")
+    assert isinstance(error.value.__cause__, distributed.KilledWorker)
