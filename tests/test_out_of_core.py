@@ -139,7 +139,7 @@ def _kill_the_scoring_worker(kill_dir, timeout=120):
         os.kill(int(file.read()), signal.SIGKILL)
 
 
-@pytest.mark.slow   # a process cluster, a killed worker and its restart: ~35 s on 2 cores
+# a process cluster and a killed worker: 18-35 s on 2 cores
 def test_grid_search_names_the_task_lost_with_a_killed_worker(blobs, tmp_path, monkeypatch):
     import os
     import threading
