@@ -11,6 +11,8 @@ from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._bioimageio import MODEL_FILE
 from sklearn_denoiseg._predictor import DenoiSegPredictor
 
+from ._helpers import flip_byte_inside
+
 STACK = (8, 32, 32)
 TINY_3D = dict(depth=2, n_filters=8, patch_size=8, batch_size=4, max_epochs=1,
                steps_per_epoch=2, precision="fp32", random_state=0, verbose=0)
@@ -187,19 +189,6 @@ def package(path, files):
         for name, data in files.items():
             archive.writestr(name, data)
     return path
-
-
-def flip_byte_inside(path, member, target):
-    """Copy of a zip with one byte of ``member``'s data inverted."""
-    data = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(member)
-    header = info.header_offset
-    start = header + 30 + int.from_bytes(data[header + 26:header + 28], "little") \
-        + int.from_bytes(data[header + 28:header + 30], "little")
-    data[start + info.compress_size // 2] ^= 0xFF
-    target.write_bytes(bytes(data))
-    return target
 
 
 def test_a_package_with_the_model_file_loads(model_file, stack_model, tmp_path):

@@ -24,7 +24,7 @@ from sklearn_denoiseg._persistence import FORMAT_VERSION, _checksum
 from sklearn_denoiseg.datasets import make_blobs
 from sklearn_denoiseg.exceptions import UnreadableCheckpointWarning
 
-from ._helpers import TINY, tiny_estimator
+from ._helpers import TINY, flip_byte_inside, tiny_estimator
 
 
 def interrupt_at(monkeypatch, epoch):
@@ -447,17 +447,10 @@ def test_loading_never_executes_code(tmp_path, monkeypatch):
 def test_corrupted_byte_inside_is_detected(trained, tmp_path):
     path = tmp_path / "model.pt"
     trained.save(path)
-    data = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as archive:
         largest = max(archive.infolist(), key=lambda info: info.file_size)
-    # data start = local header (30 bytes) + its own name and extra fields
-    header = largest.header_offset
-    name_length = int.from_bytes(data[header + 26 : header + 28], "little")
-    extra_length = int.from_bytes(data[header + 28 : header + 30], "little")
-    start = header + 30 + name_length + extra_length
-    data[start + largest.file_size // 2] ^= 0xFF     # one byte inside a weight
-    flipped = tmp_path / "flipped.pt"
-    flipped.write_bytes(bytes(data))
+    # one byte inside a weight (stored uncompressed)
+    flipped = flip_byte_inside(path, largest.filename, tmp_path / "flipped.pt")
     with pytest.raises(ValueError, match="corrupted"):
         DenoiSegEstimator.load(flipped)
 
