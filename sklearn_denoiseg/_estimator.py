@@ -266,7 +266,9 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
         the prediction methods delegate to, and what is shipped to Dask.
     history_ : skorch.History
         Per-epoch ``train_loss``, ``valid_loss``, ``train_n2v_loss``,
-        ``train_seg_loss``, ``valid_n2v_loss``, ``valid_seg_loss``, ``lr``.
+        ``train_seg_loss``, ``valid_n2v_loss``, ``valid_seg_loss``, the
+        learning rate ``event_lr``, and ``*_best`` flags for the epochs
+        that lowered a loss.
     threshold_ : float or None
         Tuned foreground threshold, used by :meth:`predict` when
         ``threshold="auto"``; None when the model was trained without
