@@ -59,38 +59,53 @@ class StepTimer(tf.keras.callbacks.Callback):
         self.steps.append((self.epoch, self.begin, time.perf_counter()))
 
 
+def prepared(data):
+    """The example notebook's preparation of an .npz with ``X_train``,
+    ``Y_train``, ``X_val``, ``Y_val``: 8-fold augmentation of the training
+    crops, one-hot labels (all-zero for unannotated crops, which then carry
+    no segmentation loss), a channel axis."""
+    X_train, Y_train = data["X_train"].astype(np.float32), data["Y_train"]
+    X_val, Y_val = data["X_val"].astype(np.float32), data["Y_val"]
+    # augment_data takes one array and its axes in 0.3.1 (older notebooks:
+    # augment_data(X, Y)), same order
+    X = augment_data(X_train, "SYX")[..., np.newaxis]
+    Y = convert_to_oneHot(augment_data(Y_train, "SYX"))
+    return X, Y, X_val[..., np.newaxis], convert_to_oneHot(Y_val)
+
+
+def configured(X, *, steps_per_epoch, epochs, batch_size, n_first=32, depth=4, alpha=0.5,
+               lr=None):
+    """``DenoiSegConfig`` as in the example notebook (None: the original's default)."""
+    batches = len(X) // batch_size
+    if steps_per_epoch > batches:
+        raise SystemExit(
+            f"{len(X)} augmented training crops make only {batches} batches of "
+            f"{batch_size} per epoch, fewer than --steps-per-epoch "
+            f"{steps_per_epoch}: Keras stops when the original's data runs out")
+    extra = {} if lr is None else {"train_learning_rate": lr}
+    return DenoiSegConfig(
+        X, unet_kern_size=3, n_channel_out=4, relative_weights=[1.0, 1.0, 5.0],
+        train_steps_per_epoch=steps_per_epoch, train_epochs=epochs,
+        batch_norm=True, train_batch_size=batch_size, unet_n_first=n_first,
+        unet_n_depth=depth, denoiseg_alpha=alpha, train_tensorboard=False,
+        n_channel_in=X.shape[-1], **extra,
+    )
+
+
+def seeded(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+
+
 def main():
     parser = worker_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
 
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    tf.random.set_seed(args.seed)
-
-    data = np.load(args.data)
-    X_train, Y_train = data["X_train"].astype(np.float32), data["Y_train"]
-    X_val, Y_val = data["X_val"].astype(np.float32), data["Y_val"]
-
-    # the example notebook's preparation; augment_data takes one array and
-    # its axes in 0.3.1 (older notebooks: augment_data(X, Y)), same order
-    X = augment_data(X_train, "SYX")[..., np.newaxis]
-    Y = convert_to_oneHot(augment_data(Y_train, "SYX"))
-    X_val = X_val[..., np.newaxis]
-    Y_val = convert_to_oneHot(Y_val)
-    batches = len(X) // args.batch_size
-    if args.steps_per_epoch > batches:
-        raise SystemExit(
-            f"{len(X)} augmented training crops make only {batches} batches of "
-            f"{args.batch_size} per epoch, fewer than --steps-per-epoch "
-            f"{args.steps_per_epoch}: Keras stops when the original's data runs out")
-
-    config = DenoiSegConfig(
-        X, unet_kern_size=3, n_channel_out=4, relative_weights=[1.0, 1.0, 5.0],
-        train_steps_per_epoch=args.steps_per_epoch, train_epochs=args.epochs,
-        batch_norm=True, train_batch_size=args.batch_size, unet_n_first=32,
-        unet_n_depth=4, denoiseg_alpha=0.5, train_tensorboard=False,
-        n_channel_in=X.shape[-1],
-    )
+    seeded(args.seed)
+    X, Y, X_val, Y_val = prepared(np.load(args.data))
+    config = configured(X, steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
+                        batch_size=args.batch_size)
     with tempfile.TemporaryDirectory() as basedir:
         # a base directory as in the notebooks: the original saves its config
         # and, after every epoch, its weights (ModelCheckpoint), as a user's run does
