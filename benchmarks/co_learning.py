@@ -46,8 +46,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import append_csv, machine, mean_se_text, read_csv, table
 import torch
+from _common import append_csv, machine, mean_se_text, read_csv, table
+
 from sklearn_denoiseg import DenoiSegEstimator
 from sklearn_denoiseg._instances import foreground_to_instances, search_threshold
 from sklearn_denoiseg._loss import DenoiSegLoss

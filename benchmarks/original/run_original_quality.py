@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run_original import DenoiSeg, configured, prepared, seeded  # noqa: E402
+from run_original import DenoiSeg, configured, prepared, seeded
 
 
 def main():
