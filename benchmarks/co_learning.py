@@ -26,7 +26,11 @@ depth 4, 16 filters), times ``--budget``. Variants:
 - ``Noise2Void``: ``alpha=1`` (the denoising reference), trained as half the
   budget and continued (``warm_start``) for the other half;
 - ``N2V, then DenoiSeg``: that first half, continued with ``alpha=0.5``;
-- ``N2V, then Baseline``: that first half, continued with ``alpha=0``.
+- ``N2V, then Baseline``: that first half, continued with ``alpha=0``;
+- ``N2V, then DenoiSeg alpha=A``: continued with another alpha (``--variants``);
+- ``original DenoiSeg``, ``original Baseline``: the original TensorFlow
+  DenoiSeg (``original/setup.sh``) on the same data and budget, scored the
+  same way (``--variants``).
 
 One row per fit in a CSV (test AP and SEG at the threshold tuned on the
 validation crops, PSNR of the denoised test crops, the kept epoch and the
@@ -67,6 +71,8 @@ FIELDS = ["variant", "protocol", "budget", "n_annotated", "sigma", "seed", "AP",
           "threshold", "kept_epoch", "valid_n2v_loss", "valid_seg_loss", "grad_seg_over_n2v",
           "fit_seconds"]
 TEXT = ("variant", "protocol")
+PRETRAINED = "N2V, then "
+"""Prefix of the two-stage variants: Noise2Void for half the epochs first."""
 TWO_STAGE = ("Noise2Void", "N2V, then DenoiSeg", "N2V, then Baseline")
 ORIGINAL = {"original DenoiSeg": 0.5, "original Baseline": 0.0}
 """The original TensorFlow DenoiSeg (``original/setup.sh``), with its alpha."""
@@ -137,22 +143,35 @@ def n2v_half(data_key, protocol, budget, seed):
     return model, time.perf_counter() - start
 
 
+def alpha_of(method):
+    """The alpha of "Baseline", "Noise2Void", "DenoiSeg" or "DenoiSeg alpha=A"."""
+    return {"Baseline": 0.0, "Noise2Void": 1.0}.get(
+        method, float(method.partition("alpha=")[2] or 0.5))
+
+
+def second_stage(variant):
+    """What a two-stage variant trains after the Noise2Void half, or None."""
+    if variant == "Noise2Void":
+        return variant
+    return variant.removeprefix(PRETRAINED) if variant.startswith(PRETRAINED) else None
+
+
 def train(variant, data_key, protocol, budget, seed):
     """Fit one variant; returns the model and the fit time in seconds
     (for the two-stage variants, both stages)."""
     data = real_protocol_data(*data_key)
     epochs = BUDGET["max_epochs"] * budget
-    if variant in TWO_STAGE:
+    then = second_stage(variant)
+    if then is not None:
         first, seconds = n2v_half(data_key, protocol, budget, seed)
         model = copy.deepcopy(first)
-        alpha = {"Noise2Void": 1.0, "N2V, then DenoiSeg": 0.5, "N2V, then Baseline": 0.0}[variant]
         start = time.perf_counter()
-        _fit(model, data, protocol, alpha=alpha, warm_start=True, max_epochs=epochs - epochs // 2)
+        _fit(model, data, protocol, alpha=alpha_of(then), warm_start=True,
+             max_epochs=epochs - epochs // 2)
         return model, seconds + time.perf_counter() - start
-    alpha = 0.0 if variant == "Baseline" else float(variant.partition("alpha=")[2] or 0.5)
     model = DenoiSegEstimator(**BUDGET, random_state=seed)
     start = time.perf_counter()
-    _fit(model, data, protocol, alpha=alpha, max_epochs=epochs)
+    _fit(model, data, protocol, alpha=alpha_of(variant), max_epochs=epochs)
     return model, time.perf_counter() - start
 
 
@@ -233,8 +252,8 @@ def run(variant, protocol, budget, n_annotated, sigma, seed, draws):
         return {**dict.fromkeys(FIELDS, np.nan), **setting,
                 **run_original(variant, data_key, budget, seed)}
     model, seconds = train(variant, data_key, protocol, budget, seed)
-    segments = variant != "Noise2Void"
-    denoises = variant not in ("Baseline", "N2V, then Baseline")
+    segments = alpha_of(second_stage(variant) or variant) < 1
+    denoises = alpha_of(second_stage(variant) or variant) > 0
     row = {**setting, "fit_seconds": round(seconds, 1), "threshold": model.threshold_ or np.nan,
            "AP": np.nan, "SEG": np.nan, "PSNR": np.nan, "grad_seg_over_n2v": np.nan}
     if segments:
