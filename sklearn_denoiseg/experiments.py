@@ -167,7 +167,9 @@ def _check_same_setup(results_path, params, dataset, *, trains):
     """Refuse to mix runs of different training setups in one CSV: the setup
     is kept beside it, in ``<name>.params.json``. Runs only read back
     (``trains=False``) may come from another machine: then the device and
-    precision they were trained with may differ, the parameters may not."""
+    precision they were trained with may differ, the parameters may not.
+    A parameter missing from the record (added to the estimator after the
+    runs) counts as its default value, which is how those runs trained."""
     if results_path is None:
         return
     record = Path(results_path).with_suffix(".params.json")
@@ -179,7 +181,10 @@ def _check_same_setup(results_path, params, dataset, *, trains):
     if not record.exists():
         raise ValueError(f"{results_path} exists but {record} is missing; "
                          "the training setup of its runs is unknown")
-    recorded = json.loads(record.read_text())
+    # a parameter the record predates ran as its default does
+    defaults = _training_setup({}, dataset)
+    recorded = {**{k: v for k, v in defaults.items() if k not in _MACHINE_SETTINGS},
+                **json.loads(record.read_text())}
     changed = sorted(k for k in setup.keys() | recorded.keys()
                      if setup.get(k) != recorded.get(k)
                      and (trains or k not in _MACHINE_SETTINGS))

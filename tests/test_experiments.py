@@ -156,6 +156,24 @@ def test_results_of_other_parameters_are_not_mixed(tmp_path):
     assert '"max_epochs": 2' in (tmp_path / "results.params.json").read_text()
 
 
+def test_a_record_older_than_a_parameter_reads_it_as_its_default(tmp_path, count_fits):
+    # results recorded before the estimator had warm_start: they ran as its default does
+    path = tmp_path / "results.csv"
+    params = {**experiments.FAST_PARAMS, "steps_per_epoch": 1, "max_epochs": 1}
+    grid = dict(n_annotated=(1,), sigmas=(10,), seeds=(0,), results_path=path, verbose=False)
+    trained = experiments.run_experiment(params=params, **grid)
+    record = tmp_path / "results.params.json"
+    setup = json.loads(record.read_text())
+    del setup["warm_start"], setup["refit_normalization"]
+    record.write_text(json.dumps(setup))
+    fits = len(count_fits)
+    assert experiments.run_experiment(params=params, **grid) == trained
+    assert len(count_fits) == fits
+    # a value other than the default is still another setup
+    with pytest.raises(ValueError, match="refit_normalization differ"):
+        experiments.run_experiment(params={**params, "refit_normalization": True}, **grid)
+
+
 TINY_RUN = dict(sigmas=(10,), seeds=(0,), verbose=False,
                 params={**experiments.FAST_PARAMS, "steps_per_epoch": 1, "max_epochs": 1})
 
