@@ -279,20 +279,23 @@ def _read(path):
 
 def summary(rows):
     """Per setting and variant: mean ± s.e. of AP, SEG and PSNR, and the AP
-    change against the Baseline of the same seed."""
+    change against the Baseline of the same seed (the original's against
+    the original's Baseline)."""
     lines = []
     settings = sorted({(r["protocol"], int(r["budget"]), int(r["n_annotated"]), r["sigma"])
                        for r in rows})
     for protocol, budget, k, sigma in settings:
         same = [r for r in rows if (r["protocol"], int(r["budget"]), int(r["n_annotated"]),
                                     r["sigma"]) == (protocol, budget, k, sigma)]
-        baseline = {r["seed"]: r["AP"] for r in same if r["variant"] == "Baseline"}
         for variant in dict.fromkeys(r["variant"] for r in same):
             runs = [r for r in same if r["variant"] == variant]
+            # the original against its own Baseline
+            reference = "original Baseline" if variant.startswith("original") else "Baseline"
+            baseline = {r["seed"]: r["AP"] for r in same if r["variant"] == reference}
             gains = [r["AP"] - baseline[r["seed"]] for r in runs if r["seed"] in baseline]
             lines.append([protocol, f"{budget}x", k, f"{sigma:g}", variant,
                           mean_se_text([r["AP"] for r in runs]),
-                          mean_se_text(gains) if variant != "Baseline" else "",
+                          mean_se_text(gains) if variant != reference else "",
                           mean_se_text([r["SEG"] for r in runs]),
                           mean_se_text([r["PSNR"] for r in runs], 2),
                           mean_se_text([r["grad_seg_over_n2v"] for r in runs], 2),
