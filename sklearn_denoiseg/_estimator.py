@@ -82,7 +82,12 @@ class DenoiSegEstimator(TransformerMixin, BaseEstimator):
     alpha : float, default=0.5
         Weight of the denoising loss, in [0, 1]: the loss is
         ``alpha * L_denoise + (1 - alpha) * L_segment``. 1 trains a pure
-        Noise2Void denoiser, 0 the segmentation-only "Baseline".
+        Noise2Void denoiser, 0 the segmentation-only "Baseline". 0.5 is
+        the paper's. At CPU budgets it matters more than the paper found:
+        on real nuclei with one annotated crop and a separate validation
+        set, 0.5 segmented worse than the Baseline and 0.2 better than both
+        on average (``benchmarks/README.md``); choose it on your validation
+        images.
     depth : int, default=4
         Number of down-sampling steps of the U-Net.
     n_filters : int, default=32
