@@ -231,6 +231,10 @@ import os, signal, sys
 from sklearn_denoiseg import _net
 from sklearn_denoiseg.cli import main
 
+# what a terminal's foreground process has; a suite started as a background
+# job (nohup ... &) hands its children an ignored SIGINT instead
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 original = _net.DenoiSegNet.train_step
 
 def train_step(self, batch, **fit_params):

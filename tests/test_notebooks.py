@@ -15,7 +15,13 @@ def test_the_three_notebooks_are_there():
         "01_quickstart.ipynb", "02_gridsearch_alpha.ipynb", "03_paper_experiment.ipynb"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+# the paper experiment's fast mode still makes the synthetic pools of 448 images
+# for every noise level and protocol: minutes on two cores, the longest test
+FAST_RUNS = [pytest.param(path, marks=pytest.mark.slow) if path.stem == "03_paper_experiment"
+             else path for path in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", FAST_RUNS, ids=lambda p: p.stem)
 def test_notebook_runs_in_fast_mode(path, tmp_path):
     # papermill raises PapermillExecutionError on the first failing cell
     executed = papermill.execute_notebook(
