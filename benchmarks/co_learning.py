@@ -252,8 +252,8 @@ def run(variant, protocol, budget, n_annotated, sigma, seed, draws):
         return {**dict.fromkeys(FIELDS, np.nan), **setting,
                 **run_original(variant, data_key, budget, seed)}
     model, seconds = train(variant, data_key, protocol, budget, seed)
-    segments = alpha_of(second_stage(variant) or variant) < 1
-    denoises = alpha_of(second_stage(variant) or variant) > 0
+    final_alpha = alpha_of(second_stage(variant) or variant)
+    segments, denoises = final_alpha < 1, final_alpha > 0
     row = {**setting, "fit_seconds": round(seconds, 1), "threshold": model.threshold_ or np.nan,
            "AP": np.nan, "SEG": np.nan, "PSNR": np.nan, "grad_seg_over_n2v": np.nan}
     if segments:
